@@ -1,0 +1,1 @@
+"""Machine-learned interatomic potentials behind one interface (see :mod:`potentials.registry`)."""

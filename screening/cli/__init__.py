@@ -1,0 +1,53 @@
+"""The ``ilscreen`` command line.
+
+The CLI is the composition root: it is the only place in ``screening`` that reaches into
+``workflows`` and ``potentials``, and it does so through their own ``cli`` modules, which import heavy
+libraries (torch, jobflow) inside the command functions so ``ilscreen --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+
+from screening.cli.app import app, console
+from screening.errors import InputError
+
+# Each module registers its commands on ``app`` when imported.
+from screening.cli import candidates as _candidates  # noqa: F401  isort: skip
+
+
+def _register_optional() -> None:
+    """Register command groups owned by the other packages."""
+    import importlib
+
+    for module in ("screening.cli.diffusion", "potentials.cli", "workflows.cli"):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:  # a package still being written must not break the rest
+            if exc.name != module:
+                raise
+
+
+_register_optional()
+
+
+def main() -> None:
+    """Entry point: run the app, turning bad input into one clear line and exit status 2."""
+    try:
+        app(standalone_mode=False)
+    except InputError as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(2)
+    except click.ClickException as exc:  # usage errors: click's own message and status
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        sys.exit(1)
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,16 @@
+"""The shared Typer application and console that every command module registers on."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    name="ilscreen",
+    help="Screen lithium alloys as interlayers between Li metal and a solid electrolyte.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)

@@ -1,0 +1,35 @@
+"""One exception type for bad user input, so the CLI can print it as a single clear line."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+
+class InputError(ValueError):
+    """Bad user input: names the file, the field and, where known, the allowed values."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | Path | None = None,
+        field: str | None = None,
+        allowed: Iterable[object] | str | None = None,
+    ) -> None:
+        self.file = str(file) if file is not None else None
+        self.field = field
+        if allowed is not None and not isinstance(allowed, str):
+            allowed = ", ".join(str(a) for a in allowed)
+        self.allowed = allowed
+        self.reason = message
+        parts = []
+        if self.file:
+            parts.append(self.file)
+        if self.field:
+            parts.append(f"field '{self.field}'")
+        where = ": ".join(parts)
+        text = f"{where}: {message}" if where else message
+        if self.allowed:
+            text += f" (allowed: {self.allowed})"
+        super().__init__(text)
