@@ -15,15 +15,20 @@ import typer
 from screening.cli.app import app, console
 from screening.errors import InputError
 
-# Each module registers its commands on ``app`` when imported.
-from screening.cli import candidates as _candidates  # noqa: F401  isort: skip
-
 
 def _register_optional() -> None:
     """Register command groups owned by the other packages."""
     import importlib
 
-    for module in ("screening.cli.diffusion", "potentials.cli", "workflows.cli"):
+    # Each module registers its commands on ``app`` when imported.
+    for module in (
+        "screening.cli.candidates",
+        "screening.cli.diffusion",
+        "screening.cli.results",
+        "potentials.cli",
+        "potentials.cli_distill",
+        "workflows.cli",
+    ):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:  # a package still being written must not break the rest
