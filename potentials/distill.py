@@ -1,0 +1,274 @@
+"""Distil a small, fast MACE model for Li–M alloys from a universal teacher potential.
+
+Pipeline (``distill(DistillSettings(...))``, CLI ``ilscreen potentials distill``):
+
+1. phases → teacher relaxation, perturbations, short teacher MD → labelled round-0 data
+   (:mod:`potentials.distill_data`);
+2. seeded train/validation/test split by configuration, stratified per system;
+3. train a small MACE (ZBL pair repulsion on) with mace-torch's own trainer
+   (:mod:`potentials.distill_train`);
+4. active learning, ``rounds`` times: run the *student's* NVT MD at 900–1300 K on every lithiated
+   phase, keep snapshots (all those with short contacts), label them with the teacher, add them to
+   the data (split by configuration again) and continue training from the last checkpoint;
+5. evaluate on the held-out test set per system, time student vs teacher MD, run student NVT
+   stability checks, hash the model and write the card (:mod:`potentials.distill_eval`).
+
+Every stage writes its result into ``out`` and is skipped when the file already exists, so an
+interrupted run resumes where it stopped. Everything random draws from one seeded generator.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from screening.errors import InputError
+
+log = logging.getLogger(__name__)
+
+Size = Literal["small", "tiny"]
+
+#: architecture presets; "small" is the shipped model, "tiny" is for tests and smoke runs
+SIZES: dict[str, dict[str, Any]] = {
+    "small": {
+        "num_channels": 16,
+        "max_L": 0,
+        "max_ell": 2,
+        "correlation": 2,
+        "num_interactions": 2,
+        "r_max": 4.5,
+        "num_radial_basis": 6,
+        "radial_MLP": "[16, 16]",
+        "MLP_irreps": "8x0e",
+    },
+    "tiny": {
+        "num_channels": 4,
+        "max_L": 0,
+        "max_ell": 1,
+        "correlation": 1,
+        "num_interactions": 1,
+        "r_max": 4.0,
+        "num_radial_basis": 4,
+        "radial_MLP": "[8]",
+        "MLP_irreps": "4x0e",
+    },
+}
+
+
+@dataclass
+class DistillSettings:
+    """All knobs of one distillation run (recorded verbatim in the model card)."""
+
+    out: Path = Path("distill_out")
+    teacher: str = "sevennet:7net-0"
+    candidates: Path | None = None
+    seed: int = 0
+    size: Size = "small"
+    rounds: int = 2
+    max_minutes: float = 50.0
+    name: str = "ilscreen-li-alloys"
+    # data recipe
+    md_temperatures: tuple[float, ...] = (300.0, 800.0, 1200.0)
+    md_steps: int = 50
+    md_every: int = 10
+    al_temperatures: tuple[float, ...] = (900.0, 1300.0)
+    al_steps: int = 300
+    al_every: int = 60
+    al_min_distance: float = 1.7
+    phases: list[str] | None = None  # restrict to these phase labels (None: all)
+    # training
+    epochs_round0: int = 60
+    epochs_per_round: int = 30
+    batch_size: int = 8
+    lr: float = 0.01
+    train_threads: int = 2
+    dtype: Literal["float32", "float64"] = "float32"
+    # evaluation
+    stability_temperatures: tuple[float, ...] = (900.0, 1100.0)
+    stability_steps: int = 1000
+    timestep_fs: float = 2.0
+    speed_steps: int = 20
+    evaluate_speed: bool = True
+    evaluate_stability: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def architecture(self) -> dict[str, Any]:
+        if self.size not in SIZES:
+            raise InputError(f"unknown model size '{self.size}'", field="size", allowed=SIZES)
+        return dict(SIZES[self.size])
+
+
+def load_teacher(spec: str, device: str = "cpu"):
+    """ASE calculator for the teacher ``spec`` (via :mod:`potentials.registry` when present)."""
+    from potentials.torch_compat import allow_e3nn_constants
+
+    allow_e3nn_constants()
+    try:
+        from potentials.registry import load_calculator
+    except ImportError:
+        load_calculator = None
+    if load_calculator is not None:
+        return load_calculator(spec, device=device, dtype="float32", cache=False)
+    if spec not in ("sevennet:7net-0", "sevennet"):
+        raise InputError(
+            f"teacher '{spec}' needs potentials.registry", field="teacher",
+            allowed=["sevennet:7net-0"],
+        )
+    from sevenn.calculator import SevenNetCalculator
+
+    return SevenNetCalculator("7net-0", device=device)
+
+
+def select_phases(settings: DistillSettings):
+    """Phases to sample: the campaign's when available (or from ``candidates``), else built-in."""
+    from potentials import distill_data as dd
+
+    phases = dd.campaign_phases() or dd.builtin_phases()
+    if settings.phases:
+        known = {p.label for p in phases}
+        bad = [p for p in settings.phases if p not in known]
+        if bad:
+            raise InputError(f"unknown phase(s) {bad}", field="phases", allowed=sorted(known))
+        phases = [p for p in phases if p.label in settings.phases]
+    return phases
+
+
+def _set_threads(n: int) -> None:
+    import torch
+
+    os.environ["OMP_NUM_THREADS"] = str(n)
+    torch.set_num_threads(n)
+
+
+def distill(
+    settings: DistillSettings, progress: Callable[[str], None] | None = None
+) -> dict[str, Any]:
+    """Run the whole pipeline; returns the model card (also written next to the model)."""
+    from potentials import distill_data as dd
+    from potentials import distill_eval as de
+    from potentials import distill_train as dt
+
+    t_start = time.monotonic()
+    deadline = t_start + 60.0 * settings.max_minutes
+    out = Path(settings.out)
+    out.mkdir(parents=True, exist_ok=True)
+    data_dir = out / "data"
+    data_dir.mkdir(exist_ok=True)
+    arch = settings.architecture()
+    rng = np.random.default_rng(settings.seed)
+    say = progress or (lambda msg: log.info(msg))
+
+    _set_threads(1)  # labelling / MD: one thread (the machine is shared)
+    teacher = load_teacher(settings.teacher)
+    phases = select_phases(settings)
+    relaxed_path = data_dir / "relaxed.extxyz"
+    round0 = data_dir / "round0.extxyz"
+    if not round0.exists():
+        say(f"round 0: sampling {len(phases)} phases with the teacher")
+        configs, relaxed = dd.generate_initial(
+            phases, teacher, rng, settings.md_temperatures, settings.md_steps, settings.md_every,
+            progress=lambda p: say(f"  teacher sampling {p}"),
+        )
+        dd.assign_ids(configs)
+        dd.write_extxyz(relaxed_path, list(relaxed.values()))
+        dd.write_extxyz(round0, configs)
+    else:
+        rng = np.random.default_rng([settings.seed, 0])  # resumed: independent, still seeded
+    relaxed_list = dd.read_extxyz(relaxed_path)
+    relaxed = {a.info["system"]: a for a in relaxed_list}
+    lithiated = [p.label for p in phases if p.lithiated]
+
+    # split by configuration once per round file, keep earlier assignments
+    def splits() -> tuple[list, list, list]:
+        tr: list = []
+        va: list = []
+        te: list = []
+        r = 0
+        while (data_dir / f"round{r}.extxyz").exists():
+            cfgs = dd.read_extxyz(data_dir / f"round{r}.extxyz")
+            a, b, c = dd.split(cfgs, np.random.default_rng([settings.seed, 100 + r]))
+            tr += a
+            va += b
+            te += c
+            r += 1
+        return tr, va, te
+
+    model_path: Path | None = None
+    history: list[dict[str, Any]] = []
+    for r in range(settings.rounds + 1):
+        train, valid, test = splits()
+        epochs = settings.epochs_round0 + r * settings.epochs_per_round
+        say(f"round {r}: training on {len(train)} configs (valid {len(valid)}) to epoch {epochs}")
+        _set_threads(settings.train_threads)
+        model_path = dt.train(
+            train, valid, out / "train", settings.name, arch, epochs, settings,
+            e0s=dd_isolated_e0s(teacher, train, out),
+        )
+        _set_threads(1)
+        history.append({"round": r, "n_train": len(train), "n_valid": len(valid), "epochs": epochs})
+        if r == settings.rounds or time.monotonic() > deadline:
+            if r < settings.rounds:
+                say("time budget reached: skipping remaining active-learning rounds")
+            break
+        nxt = data_dir / f"round{r + 1}.extxyz"
+        if nxt.exists():
+            continue
+        say(f"round {r + 1}: student MD exploration on {len(lithiated)} lithiated phases")
+        student = de.load_student(model_path, settings.dtype)
+        snaps = []
+        for lab in lithiated:
+            base = relaxed[lab].repeat(de.md_repeat(relaxed[lab], 40))
+            for temp in settings.al_temperatures:
+                snaps += de.explore(
+                    base, student, temp, settings.al_steps, settings.al_every, rng,
+                    settings.al_min_distance, settings.timestep_fs,
+                )
+        labelled = [dd.label(s, teacher) for s in snaps]
+        dd.assign_ids(labelled, start=1000 * (r + 1) * 100)
+        dd.write_extxyz(nxt, labelled)
+        say(f"round {r + 1}: {len(labelled)} teacher-labelled student snapshots")
+
+    assert model_path is not None
+    train, valid, test = splits()
+    say("evaluating the student on the held-out test set")
+    card = de.build_card(
+        settings, model_path, teacher, test, relaxed, lithiated, history,
+        n_data={"train": len(train), "valid": len(valid), "test": len(test)},
+        train_systems=sorted({c.info["system"] for c in train}),
+        progress=say,
+    )
+    card["wall_time_min"] = round((time.monotonic() - t_start) / 60.0, 1)
+    de.write_card(card, model_path)
+    return card
+
+
+def dd_isolated_e0s(teacher, train, out: Path) -> dict[int, float]:
+    """Teacher energies of isolated atoms, one per element in the training data (cached)."""
+    import json
+
+    from ase import Atoms
+
+    path = out / "data" / "e0s.json"
+    cached: dict[str, float] = json.loads(path.read_text()) if path.exists() else {}
+    numbers = sorted({int(z) for c in train for z in c.numbers})
+    for z in numbers:
+        if str(z) not in cached:
+            atom = Atoms(numbers=[z], cell=[20.0, 20.0, 20.0], pbc=False)
+            atom.calc = teacher
+            cached[str(z)] = float(atom.get_potential_energy())
+    path.write_text(json.dumps(cached, indent=1))
+    return {z: cached[str(z)] for z in numbers}
+
+
+def settings_dict(settings: DistillSettings) -> dict[str, Any]:
+    d = asdict(settings)
+    d["out"] = str(settings.out)
+    d["candidates"] = str(settings.candidates) if settings.candidates else None
+    return d

@@ -1,0 +1,409 @@
+"""Training data for distillation: phase structures, sampled configurations, teacher labels.
+
+The recipe (all seeded through one :class:`numpy.random.Generator`):
+
+* **phases** — the campaign's Li–M phases and elemental references in small cells (≤ 64 atoms),
+  taken from :mod:`screening.structures` when that module provides them, otherwise from the
+  built-in table below (standard lattice parameters, sources cited per phase);
+* **teacher relaxation** of every phase (a few FIRE steps with cell filter) so sampling starts
+  near the teacher's own minimum;
+* **perturbations** — ±strains (isotropic and shear), Gaussian rattles from 0.03 to 0.30 Å,
+  compressed cells with large rattles (samples short contacts the student must repel),
+  single vacancies (Li, or the host atom for elemental phases) with rattles;
+* **teacher NVT snapshots** — short Langevin MD at 300–1200 K on every phase;
+* later, **active-learning** snapshots from the student's own MD (see :mod:`potentials.distill`).
+
+Each configuration carries ``info["system"]`` (the phase label) and ``info["config_id"]`` so the
+train/validation/test split is made by configuration and per-system errors can be reported.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from ase.build import bulk
+from ase.calculators.calculator import Calculator
+
+log = logging.getLogger(__name__)
+
+#: keys under which teacher labels are stored in ``Atoms.info`` / ``Atoms.arrays`` (extxyz)
+ENERGY_KEY = "REF_energy"
+FORCES_KEY = "REF_forces"
+STRESS_KEY = "REF_stress"
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One crystal phase used to generate training data."""
+
+    label: str
+    system: str  # chemical system, e.g. "Li-Sb"
+    atoms: Atoms
+    lithiated: bool  # True for Li-containing phases (used for MD stability checks)
+    source: str
+
+
+def _from_spacegroup(
+    sg: str, lattice: Sequence[float], species: Sequence[str], coords: Sequence[Sequence[float]]
+) -> Atoms:
+    from pymatgen.core import Lattice, Structure
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    a, b, c, al, be, ga = lattice
+    struct = Structure.from_spacegroup(
+        sg, Lattice.from_parameters(a, b, c, al, be, ga), list(species), [list(x) for x in coords]
+    )
+    return AseAtomsAdaptor.get_atoms(struct)
+
+
+def _random_bcc_alloy(a: float, rep: int, li_fraction: float, other: str, seed: int) -> Atoms:
+    """A bcc solid solution with Li on a fixed fraction of sites (chemically disordered)."""
+    atoms = bulk("Li", "bcc", a=a, cubic=True).repeat((rep, rep, rep))
+    rng = np.random.default_rng(seed)
+    n = len(atoms)
+    n_other = round(n * (1.0 - li_fraction))
+    symbols = np.array(atoms.get_chemical_symbols())
+    symbols[rng.choice(n, size=n_other, replace=False)] = other
+    atoms.set_chemical_symbols(list(symbols))
+    return atoms
+
+
+def builtin_phases() -> list[Phase]:
+    """Built-in phase table (small cells). Lattice parameters are room-temperature experimental
+    values; positions are ideal Wyckoff positions (the teacher relaxes them before sampling)."""
+    phases: list[Phase] = []
+
+    def add(label: str, system: str, atoms: Atoms, lithiated: bool, source: str) -> None:
+        atoms.info["system"] = label
+        phases.append(Phase(label, system, atoms, lithiated, source))
+
+    # Li-Sb
+    add(
+        "Li3Sb",
+        "Li-Sb",
+        _from_spacegroup(
+            "Fm-3m", (6.572,) * 3 + (90,) * 3, ["Sb", "Li", "Li"],
+            [[0, 0, 0], [0.5, 0.5, 0.5], [0.25, 0.25, 0.25]],
+        ),
+        True,
+        "Fm-3m BiF3-type, a = 6.572 Å (Brauer & Zintl, Z. phys. Chem. B 37, 323 (1937))",
+    )
+    # Li2Sb (P-62m, 18-atom cell) is taken from screening.structures when available; the built-in
+    # surrogate is Li3Sb with the octahedral (4b) Li removed: Li2Sb composition, Sb fcc sublattice.
+    add(
+        "Li2Sb",
+        "Li-Sb",
+        _from_spacegroup(
+            "Fm-3m", (6.50,) * 3 + (90,) * 3, ["Sb", "Li"], [[0, 0, 0], [0.25, 0.25, 0.25]]
+        ),
+        True,
+        "surrogate: antifluorite Li2Sb (Li3Sb without 4b Li), a = 6.50 Å; not the P-62m phase",
+    )
+    add(
+        "Sb",
+        "Li-Sb",
+        _from_spacegroup(
+            "R-3m", (4.3084, 4.3084, 11.274, 90, 90, 120), ["Sb"], [[0, 0, 0.2335]]
+        ),
+        False,
+        "A7 (R-3m), a = 4.308, c = 11.274 Å, z = 0.2335 (Barrett, Cucka & Haefner, Acta Cryst. "
+        "16, 451 (1963))",
+    )
+    # Li-Mg
+    add(
+        "LiMg",
+        "Li-Mg",
+        _from_spacegroup("Pm-3m", (3.48,) * 3 + (90,) * 3, ["Li", "Mg"], [[0, 0, 0], [0.5] * 3])
+        .repeat((2, 2, 2)),
+        True,
+        "B2-ordered LiMg on the bcc Li-Mg lattice, a = 3.48 Å (Vegard estimate for bcc Li-Mg)",
+    )
+    add(
+        "Li3Mg",
+        "Li-Mg",
+        _random_bcc_alloy(3.46, 2, 0.75, "Mg", seed=3),
+        True,
+        "bcc Li-Mg solid solution, 75 at.% Li, random on a 2x2x2 cubic cell, a = 3.46 Å",
+    )
+    add("Mg", "Li-Mg", bulk("Mg", "hcp", a=3.209, c=5.211).repeat((2, 2, 1)), False,
+        "hcp, a = 3.209, c = 5.211 Å (Kittel, Intro. Solid State Physics, 8th ed.)")
+    # Li-Ag
+    add(
+        "LiAg",
+        "Li-Ag",
+        _from_spacegroup("Pm-3m", (3.168,) * 3 + (90,) * 3, ["Li", "Ag"], [[0, 0, 0], [0.5] * 3])
+        .repeat((2, 2, 2)),
+        True,
+        "B2 (CsCl-type), a = 3.168 Å (Pearson's Handbook)",
+    )
+    add("Ag", "Li-Ag", bulk("Ag", "fcc", a=4.086, cubic=True).repeat((2, 1, 1)), False,
+        "fcc, a = 4.086 Å (Kittel)")
+    # Li-Si
+    add(
+        "Li15Si4",
+        "Li-Si",
+        _li15si4_primitive(),
+        True,
+        "I-43d, a = 10.685 Å, Si 16c x = 0.4585, Li 12a, Li 48e (0.1184, 0.1612, 0.9573) "
+        "(Obrovac & Christensen, Electrochem. Solid-State Lett. 7, A93 (2004)); primitive cell",
+    )
+    add("Si", "Li-Si", bulk("Si", "diamond", a=5.431, cubic=True), False,
+        "diamond, a = 5.431 Å (Kittel)")
+    # Li-C
+    add(
+        "LiC6",
+        "Li-C",
+        _from_spacegroup(
+            "P6/mmm", (4.305, 4.305, 3.706, 90, 90, 120), ["Li", "C"], [[0, 0, 0], [1 / 3, 0, 0.5]]
+        ),
+        True,
+        "P6/mmm, a = 4.305, c = 3.706 Å (Guérard & Hérold, Carbon 13, 337 (1975))",
+    )
+    add(
+        "LiC12",
+        "Li-C",
+        _from_spacegroup(
+            "P6/mmm", (4.29, 4.29, 7.03, 90, 90, 120), ["Li", "C"], [[0, 0, 0], [1 / 3, 0, 0.25]]
+        ),
+        True,
+        "stage-2 LiC12 in an AA-stacked P6/mmm cell, a = 4.29, c = 7.03 Å (Billaud et al., Mater. "
+        "Res. Bull. 14, 857 (1979))",
+    )
+    add(
+        "graphite",
+        "Li-C",
+        _from_spacegroup(
+            "P6_3/mmc", (2.464, 2.464, 6.711, 90, 90, 120), ["C", "C"],
+            [[0, 0, 0.25], [1 / 3, 2 / 3, 0.25]],
+        ).repeat((2, 2, 1)),
+        False,
+        "AB graphite, a = 2.464, c = 6.711 Å (Trucano & Chen, Nature 258, 136 (1975))",
+    )
+    # elemental Li
+    add("Li", "Li", bulk("Li", "bcc", a=3.491, cubic=True).repeat((2, 2, 2)), True,
+        "bcc, a = 3.491 Å (Kittel)")
+    return phases
+
+
+def _li15si4_primitive() -> Atoms:
+    from pymatgen.core import Lattice, Structure
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    struct = Structure.from_spacegroup(
+        "I-43d",
+        Lattice.cubic(10.685),
+        ["Si", "Li", "Li"],
+        [[0.4585, 0.4585, 0.4585], [0.375, 0.0, 0.25], [0.1184, 0.1612, 0.9573]],
+    )
+    return AseAtomsAdaptor.get_atoms(struct.get_primitive_structure())
+
+
+def campaign_phases() -> list[Phase] | None:
+    """Phases from :mod:`screening.structures` when the campaign module provides them, else None."""
+    try:
+        from screening import structures  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    getter = getattr(structures, "distillation_phases", None)
+    if getter is None:
+        return None
+    return list(getter())
+
+
+def min_distance(atoms: Atoms) -> float:
+    """Smallest interatomic distance under periodic boundary conditions (Å)."""
+    from ase.neighborlist import neighbor_list
+
+    d = neighbor_list("d", atoms, 3.0)
+    return float(d.min()) if len(d) else 3.0
+
+
+def label(atoms: Atoms, teacher: Calculator) -> Atoms:
+    """Return a copy of ``atoms`` with teacher energy, forces and stress stored as REF_* keys."""
+    at = atoms.copy()
+    at.calc = teacher
+    energy = float(at.get_potential_energy())
+    forces = np.array(at.get_forces())
+    stress = np.array(at.get_stress(voigt=False)) if at.pbc.all() else None
+    at.calc = None
+    at.info[ENERGY_KEY] = energy
+    at.arrays[FORCES_KEY] = forces
+    if stress is not None:
+        at.info[STRESS_KEY] = stress.reshape(-1)  # 9 components, eV/Å^3 (ASE sign convention)
+    return at
+
+
+def relax(atoms: Atoms, teacher: Calculator, steps: int = 40, fmax: float = 0.05) -> list[Atoms]:
+    """Teacher FIRE relaxation of positions and cell; returns labelled frames (start, mid, end)."""
+    from ase.filters import FrechetCellFilter
+    from ase.optimize import FIRE
+
+    at = atoms.copy()
+    at.calc = teacher
+    frames: list[Atoms] = []
+    opt = FIRE(FrechetCellFilter(at), logfile=None)
+    for i, _ in enumerate(opt.irun(fmax=fmax, steps=steps)):
+        if i in (0, steps // 2):
+            frames.append(label(at, teacher))
+    final = label(at, teacher)
+    frames.append(final)
+    return frames
+
+
+def perturbations(atoms: Atoms, rng: np.random.Generator, vacancy_species: str) -> list[Atoms]:
+    """Strained, rattled, compressed and vacancy configurations derived from ``atoms``."""
+    out: list[Atoms] = []
+    cell = np.array(atoms.cell)
+    # isotropic and shear strains with a small rattle
+    for eps in (-0.04, -0.02, 0.02, 0.05):
+        at = atoms.copy()
+        at.set_cell(cell * (1 + eps), scale_atoms=True)
+        at.rattle(0.02, seed=int(rng.integers(1 << 31)))
+        at.info["kind"] = f"strain{eps:+.2f}"
+        out.append(at)
+    for _ in range(2):
+        at = atoms.copy()
+        strain = np.eye(3) + rng.uniform(-0.03, 0.03, size=(3, 3))
+        strain = 0.5 * (strain + strain.T)
+        at.set_cell(cell @ strain, scale_atoms=True)
+        at.rattle(0.03, seed=int(rng.integers(1 << 31)))
+        at.info["kind"] = "shear"
+        out.append(at)
+    # thermal-like rattles of growing amplitude
+    for sigma in (0.03, 0.06, 0.1, 0.15, 0.2):
+        at = atoms.copy()
+        at.rattle(sigma, seed=int(rng.integers(1 << 31)))
+        at.info["kind"] = f"rattle{sigma:.2f}"
+        out.append(at)
+    # compressed cells with large rattles: short contacts the student must learn to repel
+    for eps, sigma in ((-0.06, 0.25), (-0.10, 0.30)):
+        at = atoms.copy()
+        at.set_cell(cell * (1 + eps), scale_atoms=True)
+        at.rattle(sigma, seed=int(rng.integers(1 << 31)))
+        at.info["kind"] = f"compress{eps:+.2f}_rattle{sigma:.2f}"
+        out.append(at)
+    # single vacancies
+    idx = [i for i, s in enumerate(atoms.get_chemical_symbols()) if s == vacancy_species]
+    if idx and len(atoms) > 2:
+        for sigma in (0.05, 0.12):
+            at = atoms.copy()
+            del at[int(rng.choice(idx))]
+            at.rattle(sigma, seed=int(rng.integers(1 << 31)))
+            at.info["kind"] = f"vacancy_rattle{sigma:.2f}"
+            out.append(at)
+    return out
+
+
+def md_snapshots(
+    atoms: Atoms,
+    calc: Calculator,
+    temperature_k: float,
+    steps: int,
+    every: int,
+    rng: np.random.Generator,
+    timestep_fs: float = 2.0,
+) -> list[Atoms]:
+    """Langevin NVT snapshots (unlabelled copies) every ``every`` steps."""
+    from ase import units
+    from ase.md.langevin import Langevin
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+
+    at = atoms.copy()
+    at.calc = calc
+    MaxwellBoltzmannDistribution(at, temperature_K=temperature_k, rng=rng)
+    dyn = Langevin(
+        at, timestep_fs * units.fs, temperature_K=temperature_k, friction=0.02, rng=rng
+    )
+    frames: list[Atoms] = []
+    for _ in range(steps // every):
+        dyn.run(every)
+        snap = at.copy()
+        snap.calc = None
+        snap.info["kind"] = f"md{temperature_k:.0f}K"
+        frames.append(snap)
+    return frames
+
+
+def vacancy_species_for(atoms: Atoms) -> str:
+    symbols = atoms.get_chemical_symbols()
+    return "Li" if "Li" in symbols else symbols[0]
+
+
+def generate_initial(
+    phases: Iterable[Phase],
+    teacher: Calculator,
+    rng: np.random.Generator,
+    md_temperatures: Sequence[float] = (300.0, 800.0, 1200.0),
+    md_steps: int = 60,
+    md_every: int = 10,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[list[Atoms], dict[str, Atoms]]:
+    """Round-0 data: relax, perturb and run short teacher MD for every phase.
+
+    Returns the labelled configurations and the relaxed structure of every phase.
+    """
+    data: list[Atoms] = []
+    relaxed: dict[str, Atoms] = {}
+    for phase in phases:
+        if progress:
+            progress(phase.label)
+        frames = relax(phase.atoms, teacher)
+        eq = frames[-1].copy()
+        eq.info = {"system": phase.label}
+        relaxed[phase.label] = eq
+        for f in frames:
+            f.info["kind"] = "relax"
+        configs = perturbations(eq, rng, vacancy_species_for(eq))
+        for temp in md_temperatures:
+            configs += md_snapshots(eq, teacher, temp, md_steps, md_every, rng)
+        labelled = frames + [label(c, teacher) for c in configs]
+        for c in labelled:
+            c.info["system"] = phase.label
+        data += labelled
+        log.info("%s: %d labelled configurations", phase.label, len(labelled))
+    return data, relaxed
+
+
+def assign_ids(configs: list[Atoms], start: int = 0) -> None:
+    for i, c in enumerate(configs):
+        c.info["config_id"] = start + i
+
+
+def split(
+    configs: Sequence[Atoms], rng: np.random.Generator, fractions: tuple[float, float] = (0.1, 0.1)
+) -> tuple[list[Atoms], list[Atoms], list[Atoms]]:
+    """Seeded train/validation/test split by configuration, stratified per system so that every
+    system appears in every set."""
+    train: list[Atoms] = []
+    valid: list[Atoms] = []
+    test: list[Atoms] = []
+    systems = sorted({c.info["system"] for c in configs})
+    for s in systems:
+        members = [c for c in configs if c.info["system"] == s]
+        order = rng.permutation(len(members))
+        n_valid = max(1, round(fractions[0] * len(members)))
+        n_test = max(1, round(fractions[1] * len(members)))
+        valid += [members[i] for i in order[:n_valid]]
+        test += [members[i] for i in order[n_valid : n_valid + n_test]]
+        train += [members[i] for i in order[n_valid + n_test :]]
+    return train, valid, test
+
+
+def write_extxyz(path: Path, configs: Sequence[Atoms]) -> None:
+    """Write labelled configurations atomically (temp file, then rename)."""
+    from ase.io import write
+
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    write(tmp, list(configs), format="extxyz")
+    tmp.replace(path)
+
+
+def read_extxyz(path: Path) -> list[Atoms]:
+    from ase.io import read
+
+    return list(read(path, index=":", format="extxyz"))

@@ -1,0 +1,391 @@
+"""Rank lithiated interlayer candidates by the three IL criteria plus formation energy.
+
+Inputs are plain numbers (:class:`RankingInput`), so this module does not depend on how they were
+computed. Each criterion gives a :class:`CriterionResult` with ``passed`` (True/False/None), a score
+in [0, 1], the numbers behind it and a note.
+
+Criteria (thresholds in :class:`RankingThresholds`):
+
+1. ``potential`` — the lithiation potential of the step forming the lithiated phase lies in
+   ``voltage_window_V`` and is > 0 V (≤ 0 V would plate Li instead of alloying).
+   score = clip(1 − (V − V_min)/(V_max − V_min), 0, 1): 1 at 0 V, 0 at the top of the window.
+2. ``reversibility`` — (a) the lithiated phase and its delithiated neighbour both have
+   E_above_hull ≤ ``max_e_above_hull_eV_atom``; (b) |volume change of the step| ≤
+   ``max_volume_change_per_step``; (c) D at the operating temperature ≥ ``min_D_op_cm2_s``.
+   score = mean of the three sub-scores: 1 − E_hull/threshold, 1 − |ΔV|/threshold, D score.
+3. ``mixed_conduction`` (MIEC) — ionic: D(T_op) ≥ ``min_D_op_cm2_s`` (and σ_ion(T_op) ≥
+   ``min_sigma_op_S_cm`` when that is set); electronic: metal or small gap (gap ≤
+   ``max_band_gap_eV``). score = mean(D score, electronic score) with electronic score 1 for a
+   metal, 1 − 0.5·gap/max_gap for a small gap, 0 for an insulator or unknown.
+4. ``formation_energy`` — E_f < 0 (stable against the elements); score = clip(−E_f /
+   ``formation_energy_scale_eV_atom``, 0, 1): more negative means more chemically stable and less
+   migration of M into Li metal.
+
+D score = clip((log10 D − log10 ``min_D_op_cm2_s``) / (log10 ``good_D_op_cm2_s`` −
+log10 ``min_D_op_cm2_s``), 0, 1).
+
+Missing data: a check whose input is missing (electronic class unknown, no D, D not converged)
+gives ``passed=None`` and sub-score 0. A criterion is False if any of its checks fails, else None if
+any is missing, else True. A candidate is *passing* only when every criterion is True; ``None``
+does not pass and is listed in ``flags`` so it is visible, not hidden.
+
+Composite score = Σ wᵢ·scoreᵢ / Σ wᵢ (weights in ``RankingThresholds.weights``, default equal).
+Rank: status ok before failed, then score descending, ties broken by formation energy (lower
+first). Failed candidates (unstable MD, failed relaxation) keep their row, status and reason, and get
+no score or rank. Pareto set: non-dominated ok candidates over (−V, log10 D(T_op), −E_f), all
+maximised; candidates missing any of the three are not in it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from screening.electronic import ElectronicClass
+
+CRITERIA = ("potential", "reversibility", "mixed_conduction", "formation_energy")
+
+
+class RankingThresholds(BaseModel):
+    """Thresholds of the ranking; defaults are explained in each field's description."""
+
+    voltage_window_V: tuple[float, float] = Field(
+        default=(0.0, 1.0),
+        description="lithiation potential window vs Li+/Li; Li–Sb plateaus (0.90/0.85 V) sit "
+        "inside, oxide-like conversion potentials (>1 V) outside",
+    )
+    max_e_above_hull_eV_atom: float = Field(
+        default=0.05,
+        description="'near hull' for the lithiated phase and its delithiated neighbour; ~kT at "
+        "RT×2 plus typical MLIP/DFT error, the usual metastability cut-off",
+    )
+    max_volume_change_per_step: float = Field(
+        default=1.0,
+        description="relative volume change of one lithiation step (1.0 = 100 %); full Sb→Li3Sb "
+        "is ~135 % over two steps, Si→Li15Si4 ~280 %",
+    )
+    min_D_op_cm2_s: float = Field(
+        default=1e-12,
+        description="minimum Li diffusion coefficient at the operating temperature: 1e-12 cm²/s "
+        "moves Li ~10 nm (a thin IL) in ~1 s",
+    )
+    good_D_op_cm2_s: float = Field(
+        default=1e-8, description="D at which the D score saturates at 1 (liquid-like ~1e-5)"
+    )
+    min_sigma_op_S_cm: float | None = Field(
+        default=None, description="optional extra ionic criterion on σ_ion(T_op) (S/cm)"
+    )
+    max_band_gap_eV: float = Field(
+        default=0.5, description="'small gap' conductor: gap ≤ this counts as electronic conductor"
+    )
+    formation_energy_scale_eV_atom: float = Field(
+        default=0.5,
+        description="E_f giving formation score 1 (Li3Sb ≈ −0.7 eV/atom exp.; Li–Mg near 0)",
+    )
+    weights: dict[str, float] = Field(
+        default_factory=lambda: dict.fromkeys(CRITERIA, 1.0),
+        description="weights of the composite score per criterion",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> RankingThresholds:
+        lo, hi = self.voltage_window_V
+        if hi <= lo:
+            raise ValueError("voltage_window_V must be (min, max) with max > min")
+        if self.min_D_op_cm2_s <= 0 or self.good_D_op_cm2_s <= self.min_D_op_cm2_s:
+            raise ValueError("need 0 < min_D_op_cm2_s < good_D_op_cm2_s")
+        unknown = set(self.weights) - set(CRITERIA)
+        if unknown:
+            raise ValueError(f"unknown weight keys {sorted(unknown)}; allowed {CRITERIA}")
+        return self
+
+
+class RankingInput(BaseModel):
+    """The numbers the ranking needs for one lithiated candidate."""
+
+    candidate_id: str
+    system: str | None = None
+    phase: str | None = None
+    status: Literal["ok", "failed"] = "ok"
+    reason: str | None = None
+    voltage_V: float | None = Field(None, description="potential of the step forming the phase")
+    e_above_hull_eV_atom: float | None = None
+    neighbour_e_above_hull_eV_atom: float | None = None
+    volume_change_step: float | None = None
+    formation_energy_eV_atom: float | None = None
+    T_op_K: float | None = None
+    D_op_cm2_s: float | None = None
+    D_op_sigma_cm2_s: float | None = None
+    sigma_op_S_cm: float | None = None
+    transport_converged: bool | None = None
+    electronic_class: ElectronicClass = ElectronicClass.UNKNOWN
+    band_gap_eV: float | None = None
+    electronic_source: str | None = None
+
+
+class CriterionResult(BaseModel):
+    """Outcome of one criterion for one candidate."""
+
+    name: str
+    passed: bool | None
+    score: float = Field(ge=0.0, le=1.0)
+    values: dict[str, float | str | bool | None] = Field(default_factory=dict)
+    note: str = ""
+
+
+class RankedCandidate(BaseModel):
+    """Ranking outcome of one candidate."""
+
+    candidate_id: str
+    status: Literal["ok", "failed"]
+    reason: str | None = None
+    criteria: list[CriterionResult] = Field(default_factory=list)
+    score: float | None = None
+    rank: int | None = None
+    pareto: bool = False
+    passing: bool = False
+    flags: list[str] = Field(default_factory=list)
+    formation_energy_eV_atom: float | None = None
+
+
+def _clip(v: float) -> float:
+    return min(1.0, max(0.0, v))
+
+
+def _combine(checks: Sequence[bool | None]) -> bool | None:
+    if any(c is False for c in checks):
+        return False
+    if any(c is None for c in checks):
+        return None
+    return True
+
+
+def _d_score(d: float | None, th: RankingThresholds) -> float:
+    if d is None or d <= 0:
+        return 0.0
+    lo, hi = math.log10(th.min_D_op_cm2_s), math.log10(th.good_D_op_cm2_s)
+    return _clip((math.log10(d) - lo) / (hi - lo))
+
+
+def _ionic_check(c: RankingInput, th: RankingThresholds) -> tuple[bool | None, str]:
+    if c.D_op_cm2_s is None:
+        return None, "no D(T_op)"
+    if c.transport_converged is False:
+        return None, "D not converged"
+    ok = c.D_op_cm2_s >= th.min_D_op_cm2_s
+    if th.min_sigma_op_S_cm is not None:
+        if c.sigma_op_S_cm is None:
+            return (False if not ok else None), "no σ_ion(T_op)"
+        ok = ok and c.sigma_op_S_cm >= th.min_sigma_op_S_cm
+    return ok, ""
+
+
+def criterion_potential(c: RankingInput, th: RankingThresholds) -> CriterionResult:
+    """Criterion 1: lithiation potential near (and above) 0 V vs Li+/Li."""
+    lo, hi = th.voltage_window_V
+    vals = {"voltage_V": c.voltage_V, "window_min_V": lo, "window_max_V": hi}
+    if c.voltage_V is None:
+        return CriterionResult(
+            name="potential", passed=None, score=0.0, values=vals, note="no voltage"
+        )
+    v = c.voltage_V
+    passed = v > 0.0 and lo <= v <= hi
+    score = _clip(1.0 - (v - lo) / (hi - lo)) if v > max(lo, 0.0) else 0.0
+    note = "" if passed else ("≤ 0 V: Li plating wins" if v <= 0 else "outside voltage window")
+    return CriterionResult(name="potential", passed=passed, score=score, values=vals, note=note)
+
+
+def criterion_reversibility(c: RankingInput, th: RankingThresholds) -> CriterionResult:
+    """Criterion 2: near-hull phase and neighbour, tolerable volume step, fast enough Li."""
+    notes: list[str] = []
+    if c.e_above_hull_eV_atom is None or c.neighbour_e_above_hull_eV_atom is None:
+        hull_ok, hull_s = None, 0.0
+        notes.append("no hull data")
+    else:
+        worst = max(c.e_above_hull_eV_atom, c.neighbour_e_above_hull_eV_atom)
+        hull_ok = worst <= th.max_e_above_hull_eV_atom
+        hull_s = _clip(1.0 - worst / th.max_e_above_hull_eV_atom)
+        if not hull_ok:
+            notes.append("above hull")
+    if c.volume_change_step is None:
+        vol_ok, vol_s = None, 0.0
+        notes.append("no volume change")
+    else:
+        dv = abs(c.volume_change_step)
+        vol_ok = dv <= th.max_volume_change_per_step
+        vol_s = _clip(1.0 - dv / th.max_volume_change_per_step)
+        if not vol_ok:
+            notes.append("volume change too large")
+    kin_ok, why = _ionic_check(c, th)
+    if why:
+        notes.append(why)
+    elif kin_ok is False:
+        notes.append("Li too slow")
+    score = (hull_s + vol_s + (_d_score(c.D_op_cm2_s, th) if kin_ok is not None else 0.0)) / 3
+    vals = {
+        "e_above_hull_eV_atom": c.e_above_hull_eV_atom,
+        "neighbour_e_above_hull_eV_atom": c.neighbour_e_above_hull_eV_atom,
+        "volume_change_step": c.volume_change_step,
+        "D_op_cm2_s": c.D_op_cm2_s,
+        "hull_ok": hull_ok,
+        "volume_ok": vol_ok,
+        "kinetics_ok": kin_ok,
+    }
+    return CriterionResult(
+        name="reversibility",
+        passed=_combine([hull_ok, vol_ok, kin_ok]),
+        score=score,
+        values=vals,
+        note="; ".join(notes),
+    )
+
+
+def criterion_mixed_conduction(c: RankingInput, th: RankingThresholds) -> CriterionResult:
+    """Criterion 3: ionic (D or σ at T_op) and electronic (metal / small gap) conduction."""
+    notes: list[str] = []
+    ion_ok, why = _ionic_check(c, th)
+    if why:
+        notes.append(why)
+    elif ion_ok is False:
+        notes.append("ionic conduction too low")
+    cls = c.electronic_class
+    if cls is ElectronicClass.METAL:
+        el_ok, el_s = True, 1.0
+    elif cls is ElectronicClass.SMALL_GAP:
+        gap = c.band_gap_eV
+        el_ok = gap is None or gap <= th.max_band_gap_eV
+        el_s = 1.0 - 0.5 * gap / th.max_band_gap_eV if (gap is not None and el_ok) else 0.75
+        if not el_ok:
+            el_s = 0.0
+            notes.append("gap above threshold")
+    elif cls is ElectronicClass.INSULATOR:
+        el_ok, el_s = False, 0.0
+        notes.append("electronic insulator")
+    else:
+        el_ok, el_s = None, 0.0
+        notes.append("electronic class unknown (no computed gap, no cited value)")
+    ion_s = _d_score(c.D_op_cm2_s, th) if ion_ok is not None else 0.0
+    vals = {
+        "D_op_cm2_s": c.D_op_cm2_s,
+        "D_op_sigma_cm2_s": c.D_op_sigma_cm2_s,
+        "sigma_op_S_cm": c.sigma_op_S_cm,
+        "T_op_K": c.T_op_K,
+        "transport_converged": c.transport_converged,
+        "electronic_class": cls.value,
+        "band_gap_eV": c.band_gap_eV,
+        "electronic_source": c.electronic_source,
+        "ionic_ok": ion_ok,
+        "electronic_ok": el_ok,
+    }
+    return CriterionResult(
+        name="mixed_conduction",
+        passed=_combine([ion_ok, el_ok]),
+        score=(ion_s + el_s) / 2,
+        values=vals,
+        note="; ".join(notes),
+    )
+
+
+def criterion_formation_energy(c: RankingInput, th: RankingThresholds) -> CriterionResult:
+    """Formation energy: negative passes; more negative scores higher."""
+    ef = c.formation_energy_eV_atom
+    vals = {"formation_energy_eV_atom": ef, "scale_eV_atom": th.formation_energy_scale_eV_atom}
+    if ef is None:
+        return CriterionResult(
+            name="formation_energy", passed=None, score=0.0, values=vals, note="no E_f"
+        )
+    return CriterionResult(
+        name="formation_energy",
+        passed=ef < 0.0,
+        score=_clip(-ef / th.formation_energy_scale_eV_atom),
+        values=vals,
+        note="" if ef < 0 else "not stable against the elements",
+    )
+
+
+def evaluate(c: RankingInput, th: RankingThresholds) -> RankedCandidate:
+    """All criteria and the composite score of one candidate (rank/pareto filled by ``rank``)."""
+    if c.status == "failed":
+        return RankedCandidate(
+            candidate_id=c.candidate_id,
+            status="failed",
+            reason=c.reason or "failed (no reason recorded)",
+            flags=["failed"],
+            formation_energy_eV_atom=c.formation_energy_eV_atom,
+        )
+    crits = [
+        criterion_potential(c, th),
+        criterion_reversibility(c, th),
+        criterion_mixed_conduction(c, th),
+        criterion_formation_energy(c, th),
+    ]
+    wsum = sum(th.weights.get(cr.name, 0.0) for cr in crits)
+    score = sum(th.weights.get(cr.name, 0.0) * cr.score for cr in crits) / wsum if wsum else 0.0
+    flags = [f"{cr.name}: missing data ({cr.note})" for cr in crits if cr.passed is None]
+    if c.transport_converged is False:
+        flags.append("transport not converged")
+    return RankedCandidate(
+        candidate_id=c.candidate_id,
+        status="ok",
+        criteria=crits,
+        score=score,
+        passing=all(cr.passed is True for cr in crits),
+        flags=flags,
+        formation_energy_eV_atom=c.formation_energy_eV_atom,
+    )
+
+
+def _objectives(c: RankingInput) -> tuple[float, float, float] | None:
+    if c.voltage_V is None or c.D_op_cm2_s is None or c.formation_energy_eV_atom is None:
+        return None
+    if c.D_op_cm2_s <= 0:
+        return None
+    return (-c.voltage_V, math.log10(c.D_op_cm2_s), -c.formation_energy_eV_atom)
+
+
+def pareto_front(points: dict[str, tuple[float, ...]]) -> set[str]:
+    """Ids of the non-dominated points (all objectives maximised)."""
+    front = set()
+    for i, p in points.items():
+        dominated = any(
+            all(a >= b for a, b in zip(q, p, strict=True)) and any(a > b for a, b in zip(q, p, strict=True))
+            for j, q in points.items()
+            if j != i
+        )
+        if not dominated:
+            front.add(i)
+    return front
+
+
+def rank(
+    candidates: Sequence[RankingInput], thresholds: RankingThresholds | None = None
+) -> list[RankedCandidate]:
+    """Evaluate, score, rank and mark the Pareto set; returns results in rank order.
+
+    Every input appears once in the output; failed candidates come last with their reason.
+    """
+    th = thresholds or RankingThresholds()
+    ids = [c.candidate_id for c in candidates]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"duplicate candidate ids: {sorted({i for i in ids if ids.count(i) > 1})}")
+    results = {c.candidate_id: evaluate(c, th) for c in candidates}
+    objs = {
+        c.candidate_id: o
+        for c in candidates
+        if c.status == "ok" and (o := _objectives(c)) is not None
+    }
+    for cid in pareto_front(objs):
+        results[cid].pareto = True
+
+    def key(r: RankedCandidate) -> tuple:
+        ef = r.formation_energy_eV_atom
+        return (r.status != "ok", -(r.score or 0.0), ef if ef is not None else math.inf,
+                r.candidate_id)  # fmt: skip
+
+    ordered = sorted(results.values(), key=key)
+    for i, r in enumerate(ordered, start=1):
+        r.rank = i if r.status == "ok" else None
+    return ordered

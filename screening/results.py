@@ -1,0 +1,329 @@
+"""Result documents stored in the results store: one per candidate, one per system.
+
+Documents hold numbers, references and provenance — never trajectory arrays: a trajectory is a
+file referenced by path + sha256 (MongoDB documents are limited to 16 MB).
+
+Building a candidate document (what the workflow passes in)::
+
+    prov = Provenance.collect(engine="mlip", potential="mace:/path/model.model",
+                              model_sha256=..., settings={...}, seeds=[0])
+    doc = CandidateResult(candidate_id="Li-Sb/Li3Sb/2x2x2/vac1/seed0", system="Li-Sb",
+                          phase="Li3Sb", formula="Li3Sb", thermo=ThermoSummary.from_phase(...),
+                          transport=[TransportPoint(...), ...], arrhenius=ArrheniusSummary(...),
+                          electronic=assess_electronic("Li3Sb", ...), provenance=prov)
+    ranked = apply_ranking([doc, ...], thresholds, T_op_K=298.15)   # fills criteria/score/rank
+    store.put(ranked[0])
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from screening.electronic import ElectronicAssessment, ElectronicClass
+from screening.ranking import CriterionResult, RankingInput, RankingThresholds, rank
+from screening.thermo import PhaseThermo, SystemThermo
+
+#: packages whose versions go into every provenance record
+TRACKED_PACKAGES = (
+    "ilscreen",
+    "pymatgen",
+    "ase",
+    "numpy",
+    "torch",
+    "mace-torch",
+    "sevenn",
+    "chgnet",
+    "torch-sim-atomistic",
+    "jobflow",
+    "atomate2",
+    "maggma",
+    "kinisi",
+    "pymatgen-analysis-diffusion",
+)
+
+
+def settings_hash(settings: Mapping[str, Any]) -> str:
+    """sha256 of the canonical JSON of ``settings`` (sorted keys): same inputs → same hash."""
+    blob = json.dumps(settings, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    """sha256 of a file, read in chunks (trajectories can be GBs)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def package_versions(names: Iterable[str] = TRACKED_PACKAGES) -> dict[str, str]:
+    """Installed versions of ``names`` (missing ones are left out)."""
+    out = {}
+    for n in names:
+        try:
+            out[n] = metadata.version(n)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+class Provenance(BaseModel):
+    """Where a number came from: engine, model, settings, code versions, seeds, time."""
+
+    engine: str
+    potential: str | None = None
+    model_sha256: str | None = None
+    settings_hash: str
+    settings: dict[str, Any] = Field(default_factory=dict)
+    code_version: str | None = None
+    package_versions: dict[str, str] = Field(default_factory=dict)
+    python: str = Field(default_factory=platform.python_version)
+    host: str | None = None
+    seeds: list[int] = Field(default_factory=list)
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    finished_at: datetime | None = None
+
+    @classmethod
+    def collect(
+        cls,
+        *,
+        engine: str,
+        settings: Mapping[str, Any],
+        potential: str | None = None,
+        model_sha256: str | None = None,
+        seeds: Sequence[int] = (),
+        **extra: Any,
+    ) -> Provenance:
+        """Provenance for ``settings`` with package versions of this interpreter."""
+        versions = package_versions()
+        return cls(
+            engine=engine,
+            potential=potential,
+            model_sha256=model_sha256,
+            settings_hash=settings_hash(settings),
+            settings=dict(settings),
+            code_version=versions.get("ilscreen"),
+            package_versions=versions,
+            host=platform.node() or None,
+            seeds=list(seeds),
+            **extra,
+        )
+
+    def short(self) -> str:
+        """One-line summary for tables."""
+        pot = f" {self.potential}" if self.potential else ""
+        return f"{self.engine}{pot} #{self.settings_hash[:8]}"
+
+
+class ThermoSummary(BaseModel):
+    """Thermodynamic numbers of the candidate's phase (from :class:`SystemThermo`)."""
+
+    formation_energy_eV_atom: float | None = None
+    e_above_hull_eV_atom: float | None = None
+    on_hull: bool | None = None
+    voltage_V: float | None = Field(None, description="potential of the step forming the phase")
+    delithiated_neighbour: str | None = None
+    neighbour_e_above_hull_eV_atom: float | None = None
+    volume_change_step: float | None = None
+    volume_change_from_host: float | None = None
+    x_li_per_m: float | None = None
+    corrections: str | None = None
+
+    @classmethod
+    def from_phase(cls, thermo: SystemThermo, phase: str) -> ThermoSummary:
+        """Pick ``phase`` out of a system's thermo document."""
+        p: PhaseThermo = thermo.phase(phase)
+        return cls(
+            formation_energy_eV_atom=p.formation_energy_eV_atom,
+            e_above_hull_eV_atom=p.e_above_hull_eV_atom,
+            on_hull=p.on_hull,
+            voltage_V=p.formation_voltage_V,
+            delithiated_neighbour=p.delithiated_neighbour,
+            neighbour_e_above_hull_eV_atom=p.neighbour_e_above_hull_eV_atom,
+            volume_change_step=p.volume_change_step,
+            volume_change_from_host=p.volume_change_from_host,
+            x_li_per_m=p.x_li_per_m,
+            corrections=thermo.corrections,
+        )
+
+
+class TransportPoint(BaseModel):
+    """D and σ at one MD temperature; the trajectory is a file, referenced by path + sha256."""
+
+    temperature_K: float
+    D_cm2_s: float | None = None
+    D_sigma_cm2_s: float | None = None
+    sigma_S_cm: float | None = None
+    sigma_sigma_S_cm: float | None = None
+    converged: bool | None = None
+    n_hops: int | None = None
+    duration_ps: float | None = None
+    trajectory_path: str | None = None
+    trajectory_sha256: str | None = None
+    msd_plot_path: str | None = None
+    note: str | None = None
+
+
+class OperatingPoint(BaseModel):
+    """Arrhenius-extrapolated transport at an operating temperature."""
+
+    temperature_K: float
+    D_cm2_s: float
+    D_sigma_cm2_s: float | None = None
+    sigma_S_cm: float | None = None
+    sigma_sigma_S_cm: float | None = None
+
+
+class ArrheniusSummary(BaseModel):
+    """Arrhenius fit D = D0·exp(−Ea/kBT) over the MD temperatures."""
+
+    Ea_eV: float
+    Ea_sigma_eV: float | None = None
+    D0_cm2_s: float | None = None
+    D0_sigma_cm2_s: float | None = None
+    temperatures_K: list[float] = Field(default_factory=list)
+    operating: list[OperatingPoint] = Field(default_factory=list)
+    plot_path: str | None = None
+
+    def at(self, T_K: float | None) -> OperatingPoint | None:
+        """The operating point at ``T_K`` (the first one when ``T_K`` is None)."""
+        if not self.operating:
+            return None
+        if T_K is None:
+            return self.operating[0]
+        return min(self.operating, key=lambda o: abs(o.temperature_K - T_K))
+
+
+class CandidateResult(BaseModel):
+    """Everything known about one candidate; the unit stored, queried and reported."""
+
+    kind: Literal["candidate"] = "candidate"
+    candidate_id: str
+    system: str
+    phase: str
+    formula: str
+    status: Literal["ok", "failed"] = "ok"
+    reason: str | None = None
+    thermo: ThermoSummary = Field(default_factory=ThermoSummary)
+    transport: list[TransportPoint] = Field(default_factory=list)
+    arrhenius: ArrheniusSummary | None = None
+    T_op_K: float | None = Field(None, description="operating T used by the ranking")
+    electronic: ElectronicAssessment | None = None
+    criteria: list[CriterionResult] = Field(default_factory=list)
+    score: float | None = None
+    rank: int | None = None
+    pareto: bool = False
+    passing: bool = False
+    flags: list[str] = Field(default_factory=list)
+    provenance: Provenance
+
+    @property
+    def key(self) -> str:
+        """Store key."""
+        return self.candidate_id
+
+    @property
+    def settings_hash(self) -> str:
+        """Settings hash of the provenance (second half of the store key)."""
+        return self.provenance.settings_hash
+
+    def operating_point(self) -> OperatingPoint | None:
+        """D(T_op) ± σ from the Arrhenius fit, if any."""
+        return self.arrhenius.at(self.T_op_K) if self.arrhenius else None
+
+    def criterion(self, name: str) -> CriterionResult | None:
+        """The criterion called ``name``."""
+        return next((c for c in self.criteria if c.name == name), None)
+
+    def transport_converged(self) -> bool | None:
+        """All MD temperatures converged (None when no transport data)."""
+        flags = [t.converged for t in self.transport if t.converged is not None]
+        return all(flags) if flags else None
+
+    def to_ranking_input(self) -> RankingInput:
+        """The plain numbers the ranking needs."""
+        op = self.operating_point()
+        el = self.electronic
+        return RankingInput(
+            candidate_id=self.candidate_id,
+            system=self.system,
+            phase=self.phase,
+            status=self.status,
+            reason=self.reason,
+            voltage_V=self.thermo.voltage_V,
+            e_above_hull_eV_atom=self.thermo.e_above_hull_eV_atom,
+            neighbour_e_above_hull_eV_atom=self.thermo.neighbour_e_above_hull_eV_atom,
+            volume_change_step=self.thermo.volume_change_step,
+            formation_energy_eV_atom=self.thermo.formation_energy_eV_atom,
+            T_op_K=op.temperature_K if op else self.T_op_K,
+            D_op_cm2_s=op.D_cm2_s if op else None,
+            D_op_sigma_cm2_s=op.D_sigma_cm2_s if op else None,
+            sigma_op_S_cm=op.sigma_S_cm if op else None,
+            transport_converged=self.transport_converged(),
+            electronic_class=el.electronic_class if el else ElectronicClass.UNKNOWN,
+            band_gap_eV=el.band_gap_eV if el else None,
+            electronic_source=el.source if el else None,
+        )
+
+
+class SystemResult(BaseModel):
+    """Thermodynamics of one Li–M system (hull, plateaus) with its plots and provenance."""
+
+    kind: Literal["system"] = "system"
+    system: str
+    thermo: SystemThermo
+    hull_plot_path: str | None = None
+    voltage_plot_path: str | None = None
+    provenance: Provenance
+
+    @property
+    def key(self) -> str:
+        """Store key: the system plus the engine, since hulls of different engines coexist."""
+        return f"{self.system}/{self.thermo.engine}"
+
+    @property
+    def settings_hash(self) -> str:
+        """Settings hash of the provenance."""
+        return self.provenance.settings_hash
+
+
+def apply_ranking(
+    docs: Sequence[CandidateResult],
+    thresholds: RankingThresholds | None = None,
+    *,
+    T_op_K: float | None = None,
+) -> list[CandidateResult]:
+    """Rank ``docs`` together and return copies with criteria, score, rank, pareto, flags set.
+
+    ``T_op_K`` selects the Arrhenius operating point (nearest available); it is recorded per doc.
+    """
+    docs = [d.model_copy(update={"T_op_K": T_op_K}) if T_op_K is not None else d for d in docs]
+    by_id = {d.candidate_id: d for d in docs}
+    ranked = rank([d.to_ranking_input() for d in docs], thresholds)
+    out = []
+    for r in ranked:
+        d = by_id[r.candidate_id]
+        out.append(
+            d.model_copy(
+                update={
+                    "criteria": r.criteria,
+                    "score": r.score,
+                    "rank": r.rank,
+                    "pareto": r.pareto,
+                    "passing": r.passing,
+                    "flags": r.flags,
+                    "reason": r.reason if r.status == "failed" else d.reason,
+                }
+            )
+        )
+    return out

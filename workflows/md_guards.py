@@ -1,0 +1,156 @@
+"""Stability guards shared by the ASE and torch-sim MD paths.
+
+A guard violation stops the run, keeps the trajectory file consistent (only complete frames) and
+marks the result ``stable=False`` with a reason; nothing downstream may silently analyse it.
+
+Checks (per system):
+
+* every MD step (cheap): non-finite energy / forces / positions, max |F|, max displacement in one
+  step, instantaneous temperature above ``max_temperature_factor`` × target;
+* every ``check_every_steps``: minimum interatomic distance (ASE neighbour list), and in
+  production the running mean temperature (outside ±``mean_temperature_tolerance`` once
+  ``min_frames_for_mean`` frames exist) and the conserved-quantity drift (linear fit,
+  eV/atom/ps; only for thermostats with a conserved extended energy, i.e. Nosé–Hoover chain).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class StabilityGuards(BaseModel):
+    """Thresholds for flagging an unstable MD run (defaults suit 1–2 fs Li-alloy MLIP MD)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_temperature_factor: float = Field(3.0, gt=1.0, description="instantaneous T / target")
+    mean_temperature_tolerance: float = Field(
+        0.10, gt=0.0, description="running mean T in production: allowed relative deviation"
+    )
+    min_frames_for_mean: int = Field(20, ge=2)
+    max_conserved_drift_eV_per_atom_per_ps: float = Field(0.01, gt=0.0)
+    min_frames_for_drift: int = Field(20, ge=3)
+    min_distance_A: float = Field(1.5, ge=0.0, description="0 disables the distance check")
+    max_force_eV_per_A: float = Field(50.0, gt=0.0)
+    max_displacement_per_step_A: float = Field(0.5, gt=0.0)
+    check_every_steps: int = Field(10, ge=1)
+
+
+@dataclass
+class GuardState:
+    """Running guard bookkeeping for one system (checkpointed so resume gives the same verdict)."""
+
+    min_distance_A: float = float("inf")
+    # production frames seen so far: time (ps), temperature, conserved energy
+    time_ps: list[float] = field(default_factory=list)
+    temperature_K: list[float] = field(default_factory=list)
+    conserved_eV: list[float] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "min_distance_A": None if np.isinf(self.min_distance_A) else self.min_distance_A,
+            "time_ps": self.time_ps,
+            "temperature_K": self.temperature_K,
+            "conserved_eV": self.conserved_eV,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GuardState:
+        md = data.get("min_distance_A")
+        return cls(
+            min_distance_A=float("inf") if md is None else float(md),
+            time_ps=list(data["time_ps"]),
+            temperature_K=list(data["temperature_K"]),
+            conserved_eV=list(data["conserved_eV"]),
+        )
+
+    def truncate(self, n_frames: int) -> None:
+        """Keep only the first ``n_frames`` production frames (used when resuming)."""
+        del self.time_ps[n_frames:], self.temperature_K[n_frames:], self.conserved_eV[n_frames:]
+
+
+def drift_per_atom_per_ps(time_ps: np.ndarray, conserved_eV: np.ndarray, n_atoms: int) -> float:
+    """Slope of a least-squares line through conserved energy vs time, per atom (eV/atom/ps)."""
+    time_ps = np.asarray(time_ps, dtype=float)
+    if len(time_ps) < 2 or np.ptp(time_ps) == 0:
+        return 0.0
+    slope = np.polyfit(time_ps, np.asarray(conserved_eV, dtype=float), 1)[0]
+    return float(slope / n_atoms)
+
+
+def check_step(
+    guards: StabilityGuards,
+    *,
+    target_K: float,
+    temperature_K: float,
+    energy_eV: float,
+    max_force: float,
+    max_displacement: float,
+    positions_finite: bool,
+) -> str | None:
+    """Per-step cheap checks; returns a reason string on violation, else None."""
+    if not (np.isfinite(energy_eV) and np.isfinite(max_force) and positions_finite):
+        return "non-finite energy, forces or positions"
+    if max_force > guards.max_force_eV_per_A:
+        return f"max |F| {max_force:.3g} eV/Å > {guards.max_force_eV_per_A} eV/Å"
+    if max_displacement > guards.max_displacement_per_step_A:
+        return (
+            f"an atom moved {max_displacement:.3g} Å in one step "
+            f"(> {guards.max_displacement_per_step_A} Å): exploding"
+        )
+    if temperature_K > guards.max_temperature_factor * target_K:
+        return (
+            f"instantaneous T {temperature_K:.1f} K > "
+            f"{guards.max_temperature_factor} × target {target_K:.1f} K"
+        )
+    return None
+
+
+def check_periodic(
+    guards: StabilityGuards,
+    state: GuardState,
+    *,
+    target_K: float,
+    n_atoms: int,
+    min_distance: float | None,
+    has_conserved: bool,
+) -> str | None:
+    """Every-``check_every_steps`` checks on the running production statistics."""
+    if min_distance is not None:
+        state.min_distance_A = min(state.min_distance_A, min_distance)
+        if min_distance < guards.min_distance_A:
+            return f"interatomic distance {min_distance:.3f} Å < {guards.min_distance_A} Å"
+    n = len(state.temperature_K)
+    if n >= guards.min_frames_for_mean:
+        mean_t = float(np.mean(state.temperature_K))
+        if abs(mean_t - target_K) > guards.mean_temperature_tolerance * target_K:
+            return (
+                f"running mean T {mean_t:.1f} K outside ±"
+                f"{100 * guards.mean_temperature_tolerance:.0f}% of target {target_K:.1f} K"
+            )
+    if has_conserved and n >= guards.min_frames_for_drift:
+        drift = drift_per_atom_per_ps(state.time_ps, state.conserved_eV, n_atoms)
+        if abs(drift) > guards.max_conserved_drift_eV_per_atom_per_ps:
+            return (
+                f"conserved-energy drift {drift:.3g} eV/atom/ps beyond "
+                f"±{guards.max_conserved_drift_eV_per_atom_per_ps}"
+            )
+    return None
+
+
+def min_interatomic_distance(atoms: Any, guards: StabilityGuards) -> float | None:
+    """Smallest interatomic distance (Å) within a probe radius, or None when none is that close.
+
+    The probe (max(3 Å, 1.2 × threshold)) is wider than the threshold so the result also reports
+    the closest approach seen in a healthy run.
+    """
+    from ase.neighborlist import neighbor_list
+
+    if guards.min_distance_A <= 0:
+        return None
+    d = neighbor_list("d", atoms, max(3.0, 1.2 * guards.min_distance_A))
+    return float(d.min()) if len(d) else None
