@@ -140,7 +140,8 @@ def main() -> None:
     dev_true = abs(ours.D_cm2_s - args.D) / ours.D_sigma_cm2_s
     print(f"D(ours)/D(true)     = {ours.D_cm2_s / args.D:.4f}; |ΔD| = {dev_true:.2f} σ(ours)")
     print(
-        f"same window as pymatgen: D(ours)/D(pymatgen) = {ours_pmgwin.D_cm2_s / pmg.diffusivity:.4f}"
+        "same window as pymatgen: D(ours)/D(pymatgen) = "
+        f"{ours_pmgwin.D_cm2_s / pmg.diffusivity:.4f}"
     )
 
 

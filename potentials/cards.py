@@ -1,8 +1,8 @@
 """Model cards: the JSON file shipped next to a model (``<stem>.card.json``) and its short summary.
 
-A card records where a model comes from (teacher, training data), what it covers (elements), how good
-and fast it is (metrics, speed), its sha256 and its licence. This module only reads cards; writing them
-belongs to the code that produces the model (:mod:`potentials.distill`).
+A card records where a model comes from (teacher, training data), what it covers (elements), how
+good and fast it is (metrics, speed), its sha256 and its licence. This module only reads cards;
+writing them belongs to the code that produces the model (:mod:`potentials.distill`).
 """
 
 from __future__ import annotations
@@ -57,9 +57,12 @@ def _find_number(tree: Any, *words: str) -> float | None:
         prefix, node = stack.pop(0)
         if isinstance(node, dict):
             stack.extend((f"{prefix}.{k}".lower(), v) for k, v in node.items())
-        elif isinstance(node, int | float) and not isinstance(node, bool):
-            if all(w in prefix for w in words):
-                return float(node)
+        elif (
+            isinstance(node, int | float)
+            and not isinstance(node, bool)
+            and all(w in prefix for w in words)
+        ):
+            return float(node)
     return None
 
 

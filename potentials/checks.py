@@ -133,7 +133,8 @@ def md_speed(
     if ensemble == "nve":
         dyn = VelocityVerlet(atoms, timestep=dt)
     elif ensemble == "langevin":
-        dyn = Langevin(atoms, timestep=dt, temperature_K=temperature_K, friction=0.01 / units.fs, rng=rng)
+        friction = 0.01 / units.fs  # 100 fs relaxation time
+        dyn = Langevin(atoms, timestep=dt, temperature_K=temperature_K, friction=friction, rng=rng)
     else:
         raise ValueError(f"unknown ensemble {ensemble!r} (allowed: nve, langevin)")
     dyn.run(warmup)

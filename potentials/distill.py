@@ -106,7 +106,15 @@ class DistillSettings:
 
 
 def load_teacher(spec: str, device: str = "cpu"):
-    """ASE calculator for the teacher ``spec`` (via :mod:`potentials.registry` when present)."""
+    """ASE calculator for the teacher ``spec`` (via :mod:`potentials.registry` when present).
+
+    ``emt`` (ASE's effective-medium theory; Cu, Ag, Au, Ni, Pd, Pt, Al) is accepted as a cheap,
+    offline teacher for tests.
+    """
+    if spec == "emt":
+        from ase.calculators.emt import EMT
+
+        return EMT()
     from potentials.torch_compat import allow_e3nn_constants
 
     allow_e3nn_constants()
@@ -119,7 +127,7 @@ def load_teacher(spec: str, device: str = "cpu"):
     if spec not in ("sevennet:7net-0", "sevennet"):
         raise InputError(
             f"teacher '{spec}' needs potentials.registry", field="teacher",
-            allowed=["sevennet:7net-0"],
+            allowed=["sevennet:7net-0", "emt"],
         )
     from sevenn.calculator import SevenNetCalculator
 
@@ -148,9 +156,14 @@ def _set_threads(n: int) -> None:
 
 
 def distill(
-    settings: DistillSettings, progress: Callable[[str], None] | None = None
+    settings: DistillSettings,
+    progress: Callable[[str], None] | None = None,
+    phases: list[Any] | None = None,
 ) -> dict[str, Any]:
-    """Run the whole pipeline; returns the model card (also written next to the model)."""
+    """Run the whole pipeline; returns the model card (also written next to the model).
+
+    ``phases`` (a list of :class:`potentials.distill_data.Phase`) overrides the phase selection.
+    """
     from potentials import distill_data as dd
     from potentials import distill_eval as de
     from potentials import distill_train as dt
@@ -167,7 +180,7 @@ def distill(
 
     _set_threads(1)  # labelling / MD: one thread (the machine is shared)
     teacher = load_teacher(settings.teacher)
-    phases = select_phases(settings)
+    phases = phases if phases is not None else select_phases(settings)
     relaxed_path = data_dir / "relaxed.extxyz"
     round0 = data_dir / "round0.extxyz"
     if not round0.exists():

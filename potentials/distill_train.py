@@ -8,7 +8,6 @@ checkpoint (weights, optimizer, scheduler) on the enlarged data set instead of s
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import subprocess
@@ -51,7 +50,8 @@ def mace_arguments(
         f"--model_dir={work}",
         f"--train_file={train_file}",
         f"--valid_file={valid_file}",
-        f"--E0s={json.dumps({int(k): v for k, v in e0s.items()})}",
+        # a Python dict literal with integer keys (mace reads it with ast.literal_eval)
+        "--E0s=" + repr({int(k): float(v) for k, v in e0s.items()}),
         "--model=MACE",
         # ZBL short-range repulsion: physically correct wall at short distances, so the student
         # cannot collapse atoms where the training data are sparse (the cause of earlier MD failures)

@@ -1,4 +1,4 @@
-"""One entry point for every machine-learned potential: spec string → ASE calculator / torch-sim model.
+"""Every machine-learned potential behind one interface: spec → ASE calculator / torch-sim model.
 
 Spec strings (``scheme:argument``):
 
@@ -20,10 +20,13 @@ for the same potential many times pays the load once.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -37,6 +40,33 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Route what mace/chgnet ``print`` at import and load time to the log, not stdout.
+
+    ``--format json`` output must be parseable, and library chatter belongs in the log anyway.
+    """
+    buffer = io.StringIO()
+    try:
+        with redirect_stdout(buffer):
+            yield
+    finally:
+        text = buffer.getvalue().strip()
+        if text:
+            logger.debug("%s", text)
+
+
+def _import_mace() -> None:
+    """Import mace once, quietly (its import prints a cuequivariance notice)."""
+    from potentials.torch_compat import allow_e3nn_constants
+
+    allow_e3nn_constants()
+    with _quiet():
+        import mace.calculators
+        import mace.modules  # noqa: F401
+
+
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 DEFAULT_SPEC = "mace:ilscreen-li-alloys"
 SCHEMES = ("mace", "mace-mp", "sevennet", "chgnet")
@@ -48,8 +78,8 @@ DTYPES = ("float32", "float64")
 # SevenNet checkpoints shipped inside the sevenn wheel (names accepted by sevenn's own resolver).
 SEVENNET_SHIPPED = ("7net-0", "7net-0_22May2024", "7net-l3i5")
 CHGNET_VERSIONS = ("0.3.0", "0.2.0", "r2scan")
-# Licences of model families whose files carry no card. Sources: mace-torch ``mace_mp`` docstring and
-# https://github.com/ACEsuit/mace-foundations (MACE-MP-0 MIT; mpa/omat/matpes weights ASL).
+# Licences of model families whose files carry no card. Sources: mace-torch ``mace_mp`` docstring
+# and https://github.com/ACEsuit/mace-foundations (MACE-MP-0 MIT; mpa/omat/matpes weights ASL).
 _MACE_MP_ASL = ("medium-mpa-0", "small-omat-0", "medium-omat-0", "mace-matpes")
 
 Kind = Literal["mace", "mace-mp", "sevennet", "chgnet"]
@@ -97,16 +127,15 @@ def shipped_models() -> dict[str, Path]:
 
 
 def _mace_mp_names() -> list[str]:
-    from potentials.torch_compat import allow_e3nn_constants
-
-    allow_e3nn_constants()
+    _import_mace()
     from mace.calculators.foundations_models import mace_mp_names
 
     return [n for n in mace_mp_names if n is not None]
 
 
 def _mace_mp_cached_path(name: str) -> Path | None:
-    """mace's cache file for a foundation model, computed exactly as mace names it; None if absent."""
+    """mace's cache file for a foundation model (named exactly as mace names it); None if absent."""
+    _import_mace()
     from mace.calculators.foundations_models import mace_mp_urls
     from mace.tools.utils import get_cache_dir
 
@@ -200,8 +229,9 @@ def _parse_sevennet(arg: str) -> PotentialSpec:
             field="potential",
         )
     # Canonical name: the shipped alias, so '7net-0' and 'SevenNet-0' share one cache entry.
-    return PotentialSpec("sevennet", "7net-0" if arg.lower() in {"7net-0", "sevennet-0"} else arg,
-                         checkpoint)
+    return PotentialSpec(
+        "sevennet", "7net-0" if arg.lower() in {"7net-0", "sevennet-0"} else arg, checkpoint
+    )
 
 
 def _chgnet_checkpoint(version: str) -> Path | None:
@@ -224,16 +254,15 @@ def _symbols(numbers: Iterable[int]) -> list[str]:
 
 def _load_mace_module(path: Path, device: str) -> Any:
     """Unpickle a MACE model file. Model files are code: only trusted files must be loaded."""
-    from potentials.torch_compat import allow_e3nn_constants
-
-    allow_e3nn_constants()
-    import mace.modules  # noqa: F401  (classes referenced by the pickle)
+    _import_mace()  # the pickle references mace.modules classes
     import torch
 
     try:
         module = torch.load(path, weights_only=False, map_location=device)
     except Exception as exc:  # corrupt file, not a torch file, missing class
-        raise InputError(f"could not load MACE model ({exc})", file=path, field="potential") from exc
+        raise InputError(
+            f"could not load MACE model ({exc})", file=path, field="potential"
+        ) from exc
     if not isinstance(module, torch.nn.Module) or not hasattr(module, "atomic_numbers"):
         raise InputError(
             "file is not a MACE model (expected a pickled torch.nn.Module with atomic_numbers)",
@@ -245,10 +274,22 @@ def _load_mace_module(path: Path, device: str) -> Any:
 
 def _elements(ps: PotentialSpec) -> list[str]:
     """Chemical symbols the model was trained for, read from the model itself."""
-    import torch
-
     if ps.path is None:
         return []
+    stat = ps.path.stat()
+    return list(_elements_cached(ps.kind, ps.path, stat.st_mtime_ns, stat.st_size))
+
+
+@lru_cache(maxsize=32)
+def _elements_cached(kind: str, path: Path, _mtime_ns: int, _size: int) -> tuple[str, ...]:
+    """Cached per file version (mtime, size) so repeated coverage checks do not reload models."""
+    return tuple(_read_elements(PotentialSpec(kind, str(path), path)))  # type: ignore[arg-type]
+
+
+def _read_elements(ps: PotentialSpec) -> list[str]:
+    import torch
+
+    assert ps.path is not None
     if ps.kind in ("mace", "mace-mp"):
         module = _load_mace_module(ps.path, "cpu")
         return _symbols(module.atomic_numbers.tolist())
@@ -278,7 +319,14 @@ def _license(ps: PotentialSpec, card: dict[str, Any] | None) -> str | None:
     if dist is None:
         return None
     meta = metadata.metadata(dist)
-    return meta.get("License-Expression") or meta.get("License") or None
+    if meta.get("License-Expression"):
+        return meta["License-Expression"]
+    # Trove classifiers name the licence briefly; the "License" field may hold the whole text.
+    for classifier in meta.get_all("Classifier") or []:
+        if classifier.startswith("License ::"):
+            return classifier.split("::")[-1].strip()
+    text = meta.get("License") or ""
+    return text if 0 < len(text) <= 80 else None
 
 
 def describe(spec: str) -> PotentialInfo:
@@ -352,7 +400,8 @@ def _fetch_mace_mp(ps: PotentialSpec) -> Path:
     from mace.calculators.foundations_models import download_mace_mp_checkpoint
 
     try:
-        return Path(download_mace_mp_checkpoint(ps.name))
+        with _quiet():
+            return Path(download_mace_mp_checkpoint(ps.name))
     except Exception as exc:  # URLError offline, HTTP errors, disk full
         raise InputError(
             f"could not fetch MACE-MP weights '{ps.name}' ({exc}); mace caches them in "
@@ -372,31 +421,11 @@ def load_calculator(
     """
     _check_dtype(dtype)
     ps = parse_spec(spec)
-    key = ("ase", ps.spec, device, dtype)
+    key = ("ase", ps.spec, device, _effective_dtype(ps, dtype))
     if cache and key in _CALCULATORS:
         return _CALCULATORS[key]
-    from potentials.torch_compat import allow_e3nn_constants
-
-    allow_e3nn_constants()
-    if ps.kind in ("mace", "mace-mp"):
-        from mace.calculators import MACECalculator
-
-        path = ps.path if ps.kind == "mace" else _fetch_mace_mp(ps)
-        assert path is not None
-        module = _load_mace_module(path, device)
-        calc: Any = MACECalculator(models=module, device=device, default_dtype=dtype)
-    elif ps.kind == "sevennet":
-        from sevenn.calculator import SevenNetCalculator
-
-        _warn_float32(ps, dtype)
-        calc = SevenNetCalculator(model=str(ps.path), file_type="checkpoint", device=device)
-    else:
-        from chgnet.model import CHGNet
-        from chgnet.model.dynamics import CHGNetCalculator
-
-        _warn_float32(ps, dtype)
-        model = CHGNet.load(model_name=ps.name, use_device=device, verbose=False)
-        calc = CHGNetCalculator(model=model, use_device=device)
+    with _quiet():
+        calc = _build_calculator(ps, device, dtype)
     logger.info("loaded %s on %s (%s)", ps.spec, device, dtype)
     if cache:
         _CALCULATORS[key] = calc
@@ -415,19 +444,55 @@ def load_torchsim_model(
     ps = parse_spec(spec)
     if ps.kind == "chgnet":
         raise InputError(
-            "batched MD (torch-sim) is unavailable for chgnet: torch-sim 0.3 has no CHGNet wrapper; "
-            "use the ASE engine (load_calculator) or a mace/sevennet potential",
+            "batched MD (torch-sim) is unavailable for chgnet: torch-sim 0.3 has no CHGNet "
+            "wrapper; use the ASE engine (load_calculator) or a mace/sevennet potential",
             field="potential",
             allowed="mace:<...>, mace-mp:<...>, sevennet:<...>",
         )
-    key = ("torchsim", ps.spec, device, dtype)
+    key = ("torchsim", ps.spec, device, _effective_dtype(ps, dtype))
     if cache and key in _CALCULATORS:
         return _CALCULATORS[key]
+    with _quiet():
+        model = _build_torchsim(ps, device, dtype)
+    if cache:
+        _CALCULATORS[key] = model
+    return model
+
+
+def _build_calculator(ps: PotentialSpec, device: str, dtype: str) -> Any:
+    from potentials.torch_compat import allow_e3nn_constants
+
+    allow_e3nn_constants()
+    calc: Any
+    if ps.kind in ("mace", "mace-mp"):
+        from mace.calculators import MACECalculator
+
+        path = ps.path if ps.kind == "mace" else _fetch_mace_mp(ps)
+        assert path is not None
+        module = _load_mace_module(path, device)
+        calc = MACECalculator(models=module, device=device, default_dtype=dtype)
+    elif ps.kind == "sevennet":
+        from sevenn.calculator import SevenNetCalculator
+
+        _warn_float32(ps, dtype)
+        calc = SevenNetCalculator(model=str(ps.path), file_type="checkpoint", device=device)
+    else:
+        from chgnet.model import CHGNet
+        from chgnet.model.dynamics import CHGNetCalculator
+
+        _warn_float32(ps, dtype)
+        model = CHGNet.load(model_name=ps.name, use_device=device, verbose=False)
+        calc = CHGNetCalculator(model=model, use_device=device)
+    return calc
+
+
+def _build_torchsim(ps: PotentialSpec, device: str, dtype: str) -> Any:
     from potentials.torch_compat import allow_e3nn_constants
 
     allow_e3nn_constants()
     import torch
 
+    model: Any
     torch_device = torch.device(device)
     if ps.kind in ("mace", "mace-mp"):
         from torch_sim.models.mace import MaceModel
@@ -435,17 +500,37 @@ def load_torchsim_model(
         path = ps.path if ps.kind == "mace" else _fetch_mace_mp(ps)
         assert path is not None
         module = _load_mace_module(path, device)
-        model: Any = MaceModel(module, device=torch_device, dtype=getattr(torch, dtype))
+        model = MaceModel(module, device=torch_device, dtype=getattr(torch, dtype))
     else:
         from sevenn.util import model_from_checkpoint
         from torch_sim.models.sevennet import SevenNetModel
 
         _warn_float32(ps, dtype)
         module, _config = model_from_checkpoint(str(ps.path))
+        _sevennet_torchsim_compat(module)
         model = SevenNetModel(module, device=torch_device, dtype=torch.float32)
-    if cache:
-        _CALCULATORS[key] = model
     return model
+
+
+def _sevennet_torchsim_compat(module: Any) -> None:
+    """Bridge torch-sim 0.3's SevenNetModel (written for sevenn ≥ 0.11) to sevenn 0.10 models.
+
+    torch-sim reads ``model.modal_map`` and ``sevenn._keys.DATA_MODALITY`` (multi-fidelity support,
+    added in sevenn 0.11). Single-fidelity 0.10 models such as SevenNet-0 have neither; giving them
+    an empty modal map and the key name makes torch-sim pass ``modality=None``, which the model
+    ignores. Tested against the ASE SevenNetCalculator in tests/potentials/test_registry_loading.py.
+    """
+    import sevenn._keys as sevenn_keys
+
+    if not hasattr(module, "modal_map"):
+        module.modal_map = None
+    if not hasattr(sevenn_keys, "DATA_MODALITY"):
+        sevenn_keys.DATA_MODALITY = "data_modality"
+
+
+def _effective_dtype(ps: PotentialSpec, dtype: str) -> str:
+    """The dtype the model will actually run in (SevenNet and CHGNet are float32-only)."""
+    return dtype if ps.kind in ("mace", "mace-mp") else "float32"
 
 
 def _warn_float32(ps: PotentialSpec, dtype: str) -> None:
@@ -459,9 +544,12 @@ def clear_cache() -> None:
 
 
 def known_specs() -> list[str]:
-    """The specs ``ilscreen potentials list`` shows: shipped MACE models, SevenNet-0, CHGNet, MACE-MP."""
+    """Specs that ``ilscreen potentials list`` shows: shipped MACE, SevenNet-0, CHGNet, MACE-MP."""
+    shipped = [f"mace:{n}" for n in shipped_models()]
+    if DEFAULT_SPEC not in shipped:  # listed even when missing, so the gap is visible
+        shipped.insert(0, DEFAULT_SPEC)
     return [
-        *(f"mace:{n}" for n in shipped_models()),
+        *shipped,
         "sevennet:7net-0",
         "chgnet:0.3.0",
         "mace-mp:small",

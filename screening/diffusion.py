@@ -69,11 +69,17 @@ class DiffusionResult(BaseModel):
     species: str
     temperature_K: float
     D_cm2_s: float = Field(description="tracer (self) diffusion coefficient")
-    D_sigma_cm2_s: float | None = Field(description="1σ: std of block D / sqrt(M), or kinisi std")
+    D_sigma_cm2_s: float | None = Field(
+        description="1σ: std of the M block D / sqrt(M) (blocks), or std of posterior (kinisi)"
+    )
     D_ci95_cm2_s: tuple[float, float] | None = Field(
         default=None, description="95 % credible interval (kinisi only)"
     )
     D_blocks_cm2_s: list[float] = Field(default_factory=list)
+    D_full_run_cm2_s: float = Field(
+        description="one fit to the MSD of the whole run (same window); a large gap to D_cm2_s "
+        "(mean of blocks, shorter lags) means the window is not yet linear"
+    )
     D_collective_cm2_s: float | None = Field(
         description="from the MSD of the species' centre of mass × N (charge diffusivity)"
     )
@@ -431,7 +437,10 @@ def analyze_diffusion(
         D, D_sigma, D_ci95 = _kinisi_D(pos, z, cells, dt_fs, sym, i0, i1, seed)
         n_blocks_out = None
     else:
-        D = D_full
+        # D = mean of M independent block estimates, σ = its standard error. (The whole-run fit is
+        # NOT √M more precise: with a window at a fixed fraction of the run its relative error is
+        # length-independent for a random walk, so std/√M belongs to the block mean.)
+        D = float(np.mean(D_blocks))
         D_sigma = float(np.std(D_blocks, ddof=1) / np.sqrt(n_blocks))
         n_blocks_out = n_blocks
 
@@ -440,8 +449,6 @@ def analyze_diffusion(
     D_coll = D_coll_sigma = None
     if collective and drift_ref == "framework":
         com = disp.mean(axis=1)  # (n_frames, 3)
-        msd_c = n_sp * msd_fft(com)
-        D_coll = _linear_fit(lag_t, msd_c, t0, t1)[0] / (2 * DIMENSIONS) * A2_PER_FS_TO_CM2_PER_S
         com_blocks = com[: block_len * n_blocks].reshape(n_blocks, block_len, 3).transpose(1, 0, 2)
         msd_cb = n_sp * msd_fft(com_blocks, per_particle=True)
         Dc_blocks = (
@@ -449,6 +456,7 @@ def analyze_diffusion(
             / (2 * DIMENSIONS)
             * A2_PER_FS_TO_CM2_PER_S
         )
+        D_coll = float(np.mean(Dc_blocks))
         D_coll_sigma = float(np.std(Dc_blocks, ddof=1) / np.sqrt(n_blocks))
 
     # --- convergence ---
@@ -499,6 +507,7 @@ def analyze_diffusion(
         D_sigma_cm2_s=float(D_sigma),
         D_ci95_cm2_s=D_ci95,
         D_blocks_cm2_s=[float(d) for d in D_blocks],
+        D_full_run_cm2_s=float(D_full),
         D_collective_cm2_s=D_coll,
         D_collective_sigma_cm2_s=D_coll_sigma,
         haven_ratio=haven,
@@ -684,6 +693,17 @@ def analyze_file(
     **kwargs: object,
 ) -> DiffusionResult:
     """:func:`analyze_diffusion` on a trajectory file; ``temperature_K`` overrides the file's."""
+    p = Path(path)
+    if (
+        temperature_K is None
+        and p.suffix.lower() not in (".h5", ".hdf5", ".xml")
+        and "vasprun" not in p.name.lower()
+    ):  # an XDATCAR never records T: refuse before a long parse
+        raise InputError(
+            "an XDATCAR does not record the temperature: give --temperature (K)",
+            file=path,
+            field="temperature",
+        )
     traj = load_trajectory_file(path, timestep_fs=timestep_fs, stride=stride)
     temperature = temperature_K if temperature_K is not None else traj.temperature_K
     if temperature is None:

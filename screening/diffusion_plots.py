@@ -46,14 +46,10 @@ def plot_msd(results: Sequence[DiffusionResult], path: str | Path) -> Path:
         t_ps = np.asarray(res.msd_t_fs) * FS_TO_PS
         label = f"{res.temperature_K:g} K" + ("" if res.converged else " (not converged)")
         ax.plot(t_ps, res.msd_A2, color=color, lw=1.2, label=label)
-        slope = (
-            res.D_cm2_s / A2_PER_FS_TO_CM2_PER_S * 2 * DIMENSIONS
-            if res.method == "blocks"
-            else None
-        )
-        if slope is not None:
-            tw = np.array([res.t_start_fs, res.t_end_fs])
-            ax.plot(tw * FS_TO_PS, res.fit_intercept_A2 + slope * tw, color=color, ls="--", lw=1)
+        # the whole-run fit is the one drawn on the whole-run MSD
+        slope = res.D_full_run_cm2_s / A2_PER_FS_TO_CM2_PER_S * 2 * DIMENSIONS
+        tw = np.array([res.t_start_fs, res.t_end_fs])
+        ax.plot(tw * FS_TO_PS, res.fit_intercept_A2 + slope * tw, color=color, ls="--", lw=1)
         ax.axvspan(res.t_start_fs * FS_TO_PS, res.t_end_fs * FS_TO_PS, color=color, alpha=0.08)
     ax.set_xlabel("t (ps)")
     ax.set_ylabel(f"MSD {results[0].species if results else ''} (Å²)")
@@ -93,10 +89,15 @@ def plot_arrhenius(
     )
     ax.fill_between(grid, ln_fit - ln_sig, ln_fit + ln_sig, color="C0", alpha=0.2)
     if show_extrapolation:
-        for e in arrhenius.extrapolations:
+        for i, e in enumerate(arrhenius.extrapolations):
             s = e.temperature_K if arrhenius.quantity == "sigmaT" else 1.0
             ax.errorbar(
-                1000.0 / e.temperature_K, np.log(e.value * s), yerr=e.ln_sigma, fmt="s", color="C3"
+                1000.0 / e.temperature_K,
+                np.log(e.value * s),
+                yerr=e.ln_sigma,
+                fmt="s",
+                color="C3",
+                label="fit at operating T" if i == 0 else None,
             )
     ax.set_xlabel("1000 / T (1/K)")
     ax.set_ylabel("ln D (cm²/s)" if arrhenius.quantity == "D" else "ln σT (S·K/cm)")

@@ -135,7 +135,9 @@ def assess_electronic(
     ``formula`` (reduced) is tried after ``phase`` when looking up the literature table.
     """
     if band_gap_eV is not None or dos_at_fermi is not None:
-        cls = classify_gap(band_gap_eV, dos_at_fermi=dos_at_fermi, max_small_gap_eV=max_small_gap_eV)
+        cls = classify_gap(
+            band_gap_eV, dos_at_fermi=dos_at_fermi, max_small_gap_eV=max_small_gap_eV
+        )
         return ElectronicAssessment(
             phase=phase,
             electronic_class=cls,

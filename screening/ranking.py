@@ -351,7 +351,8 @@ def pareto_front(points: dict[str, tuple[float, ...]]) -> set[str]:
     front = set()
     for i, p in points.items():
         dominated = any(
-            all(a >= b for a, b in zip(q, p, strict=True)) and any(a > b for a, b in zip(q, p, strict=True))
+            all(a >= b for a, b in zip(q, p, strict=True))
+            and any(a > b for a, b in zip(q, p, strict=True))
             for j, q in points.items()
             if j != i
         )

@@ -218,6 +218,17 @@ def finished_result(path: Path, digest: str, engine: str) -> MDResult | None:
     )
 
 
+def _fresh_forces_energy(atoms: Any) -> tuple[np.ndarray, float]:
+    """Forces and energy at the current positions, read from the calculator results the
+    integrator step just produced (ASE's per-call ``check_state`` comparison costs more than a
+    cheap force field); falls back to the normal getters when a property is missing."""
+    results = getattr(atoms.calc, "results", {})
+    forces, energy = results.get("forces"), results.get("energy")
+    if forces is None or energy is None:
+        return atoms.get_forces(), float(atoms.get_potential_energy())
+    return forces, float(energy)
+
+
 def _progress(enabled: bool, total: int, description: str):
     """A rich progress bar (or a no-op stand-in) advanced once per MD step."""
     from contextlib import nullcontext
@@ -452,15 +463,16 @@ def run_nvt(
         if resumed_from is None and is_frame(step):
             record()
         with _progress(progress, total_steps, candidate_id or traj_path.stem) as bar:
-            task = bar.add_task(f"NVT {temperature_K:g} K", total=total_steps, completed=step) if (
-                bar
-            ) else None
+            task = (
+                bar.add_task(f"NVT {temperature_K:g} K", total=total_steps, completed=step)
+                if (bar)
+                else None
+            )
             while step < total_steps:
                 prev = atoms.positions.copy()
                 dyn.step()
                 step += 1
-                forces = atoms.get_forces()
-                epot = float(atoms.get_potential_energy())
+                forces, epot = _fresh_forces_energy(atoms)
                 temp = 2.0 * float(atoms.get_kinetic_energy()) / (3.0 * n_atoms * KB_EV)
                 reason = check_step(
                     guards,

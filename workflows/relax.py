@@ -1,9 +1,9 @@
 """Relaxations of every phase with a machine-learned potential, through atomate2's own Maker.
 
 atomate2's :class:`ForceFieldRelaxMaker` accepts any ASE-calculator factory as a monty-style
-``{"@module", "@callable"}`` dict; pointing it at :func:`potentials.registry.load_calculator` makes
-every ilscreen potential spec (shipped MACE, SevenNet, CHGNet, ``mace:<path>``) relax through the same
-code path, task document and provenance as atomate2's built-in force fields.
+``{"@module", "@callable"}`` dict; pointing it at :func:`potentials.registry.load_calculator`
+makes every ilscreen potential spec (shipped MACE, SevenNet, CHGNet, ``mace:<path>``) relax through
+the same code path, task document and provenance as atomate2's built-in force fields.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ def _register_optional() -> None:
         "potentials.cli",
         "potentials.cli_distill",
         "workflows.cli",
+        "workflows.cli_screen",
     ):
         try:
             importlib.import_module(module)

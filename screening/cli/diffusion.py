@@ -23,7 +23,7 @@ class FitMethod(StrEnum):
     kinisi = "kinisi"
 
 
-def _fmt(value: float | None, sigma: float | None = None, spec: str = ".3e") -> str:
+def _fmt(value: float | None, sigma: float | None = None, spec: str = ".2e") -> str:
     if value is None:
         return "-"
     return f"{value:{spec}}" + ("" if sigma is None else f" ± {sigma:{spec}}")
@@ -134,7 +134,7 @@ def diffusion_command(
             f"{r.temperature_K:g}",
             _fmt(r.D_cm2_s, r.D_sigma_cm2_s),
             _fmt(r.sigma_S_cm, r.sigma_sigma_S_cm),
-            f"{r.t_start_fs / 1000:.2f}–{r.t_end_fs / 1000:.2f} ({r.window_source})",
+            f"{r.t_start_fs / 1000:.1f}–{r.t_end_fs / 1000:.1f} ({r.window_source})",
             f"{r.n_hops}/{r.n_species_atoms}",
             "yes" if r.converged else "[red]no[/]",
         )

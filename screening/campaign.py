@@ -1,0 +1,437 @@
+"""Campaign schema: what ``candidates.yaml`` may contain, validated by pydantic v2.
+
+``load_campaign(path)`` is the only entry point for files: YAML and validation problems become one
+``InputError`` naming the file, the field path (``systems[2].phases[0].elements``) and the allowed
+values. Every model forbids unknown fields so a misspelled key fails instead of being ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pymatgen.core import Element
+
+from screening.errors import InputError
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+Role = Literal["reference", "host", "lithiated"]
+Thermostat = Literal["nose-hoover", "langevin"]
+EngineName = Literal["mlip", "vasp", "dft"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SupercellPolicy(_Strict):
+    """Either the smallest diagonal multiples reaching ``min_width`` Å, or an explicit matrix."""
+
+    min_width: float | None = Field(
+        default=None, gt=0, description="minimum perpendicular width, Å"
+    )
+    matrix: list[int] | list[list[int]] | None = Field(
+        default=None, description="3 diagonal multiples or a 3x3 integer matrix"
+    )
+    max_atoms: int = Field(default=600, gt=0, description="refuse supercells with more atoms")
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> SupercellPolicy:
+        if (self.min_width is None) == (self.matrix is None):
+            raise ValueError("give exactly one of min_width or matrix")
+        if self.matrix is not None:
+            m = self.matrix
+            flat = m if all(isinstance(v, int) for v in m) else None
+            if flat is not None and (len(flat) != 3 or any(v < 1 for v in flat)):
+                raise ValueError("matrix must be 3 positive integers or a 3x3 integer matrix")
+            if flat is None and (len(m) != 3 or any(len(row) != 3 for row in m)):  # type: ignore[arg-type]
+                raise ValueError("matrix must be 3 positive integers or a 3x3 integer matrix")
+        return self
+
+
+class VacancyConfig(_Strict):
+    """Remove ``count`` Li atoms from a supercell.
+
+    mode ``distinct``: one candidate per symmetry-distinct Li site (count must be 1);
+    ``random``: one candidate per seed, sites drawn with ``numpy.random.default_rng(seed)``.
+    Default: distinct for count 1, random otherwise.
+    """
+
+    count: int = Field(ge=1)
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    mode: Literal["distinct", "random"] | None = None
+    max_distinct: int = Field(
+        default=4, ge=1, description="above this many distinct Li sites, sample seeds instead"
+    )
+
+    @model_validator(mode="after")
+    def _distinct_single(self) -> VacancyConfig:
+        if self.mode == "distinct" and self.count != 1:
+            raise ValueError("mode 'distinct' needs count 1 (use 'random' for several vacancies)")
+        if any(s < 0 for s in self.seeds):
+            raise ValueError("seeds must be >= 0")
+        return self
+
+    @property
+    def effective_mode(self) -> str:
+        """The mode actually used."""
+        return self.mode or ("distinct" if self.count == 1 else "random")
+
+
+class OrderingSpec(_Strict):
+    """Ordered approximants of a disordered phase: seeded random ordering of the partial sites."""
+
+    method: Literal["random"] = "random"
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    supercell: list[int] = Field(
+        default_factory=lambda: [2, 2, 2], description="cell of the thermo approximant"
+    )
+
+
+class MDSettings(_Strict):
+    """NVT molecular dynamics settings (units: fs, ps)."""
+
+    timestep_fs: PositiveFloat = 2.0
+    equilibration_ps: float = Field(default=10.0, ge=0)
+    production_ps: PositiveFloat = 1990.0
+    sample_interval_fs: PositiveFloat = 100.0
+    ensemble: Literal["nvt"] = "nvt"
+    thermostat: Thermostat = "nose-hoover"
+    thermostat_timescale_fs: PositiveFloat = 100.0
+
+    @model_validator(mode="after")
+    def _sampling(self) -> MDSettings:
+        if self.sample_interval_fs < self.timestep_fs:
+            raise ValueError("sample_interval_fs must be >= timestep_fs")
+        return self
+
+
+class Preset(_Strict):
+    """A named protocol; fields left empty fall back to the campaign's values."""
+
+    description: str = ""
+    md: MDSettings = Field(default_factory=MDSettings)
+    temperatures: list[PositiveFloat] | None = Field(default=None, min_length=1)
+    supercell: SupercellPolicy | None = None
+    vacancies: list[VacancyConfig] | None = None
+
+
+class RankingThresholds(_Strict):
+    """Pass/fail thresholds of the three IL criteria (+ formation energy)."""
+
+    voltage_window_V: tuple[float, float] = (0.0, 1.0)
+    max_e_above_hull_eV_atom: float = Field(default=0.05, ge=0)
+    max_volume_change_per_step: float = Field(
+        default=1.5, gt=0, description="fractional volume change between neighbouring hull phases"
+    )
+    min_D_cm2_s: PositiveFloat = 1e-12
+    max_band_gap_eV: float = Field(default=0.5, ge=0, description="electronic conductor below")
+
+    @field_validator("voltage_window_V")
+    @classmethod
+    def _ordered(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if v[0] >= v[1]:
+            raise ValueError("voltage_window_V must be [low, high] with low < high")
+        return v
+
+
+class EngineSettings(_Strict):
+    """Which engine computes energies/forces, and where."""
+
+    engine: EngineName = "mlip"
+    potential: str = "mace:ilscreen-li-alloys"
+    device: Literal["cpu", "cuda"] = "cpu"
+    dtype: Literal["float32", "float64"] = "float64"
+
+
+class PhaseSpec(_Strict):
+    """A phase of a system: a library entry, a structure file or an MP id."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.+-]+$")
+    library: str | None = Field(default=None, description="key in the phase library (default name)")
+    structure_file: str | None = None
+    mp_id: str | None = None
+    role: Role
+    md: bool = Field(default=False, description="IL candidate: gets MD supercells and vacancies")
+    supercell: SupercellPolicy | None = None
+    vacancies: list[VacancyConfig] | None = None
+    ordering: OrderingSpec | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> PhaseSpec:
+        given = [x for x in (self.library, self.structure_file, self.mp_id) if x is not None]
+        if len(given) > 1:
+            raise ValueError("give at most one of library, structure_file, mp_id")
+        if self.md and self.role != "lithiated":
+            raise ValueError("only lithiated phases can be MD (IL) candidates")
+        return self
+
+
+def _check_element(sym: str) -> str:
+    if not Element.is_valid_symbol(sym):
+        raise ValueError(f"unknown element {sym!r}")
+    return sym
+
+
+class SystemSpec(_Strict):
+    """A Li–M system and its phases."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.+-]+$")
+    elements: list[str] = Field(min_length=2)
+    phases: list[PhaseSpec] = Field(min_length=1)
+    supercell: SupercellPolicy | None = None
+    vacancies: list[VacancyConfig] | None = None
+
+    @field_validator("elements")
+    @classmethod
+    def _elements(cls, v: list[str]) -> list[str]:
+        for sym in v:
+            _check_element(sym)
+        if "Li" not in v:
+            raise ValueError("a system must contain Li")
+        if len(set(v)) != len(v):
+            raise ValueError("elements must not repeat")
+        return v
+
+
+class ReferenceSpec(_Strict):
+    """An elemental reference phase (e.g. bcc and fcc Li)."""
+
+    element: str
+    phase: PhaseSpec
+
+    @field_validator("element")
+    @classmethod
+    def _element(cls, v: str) -> str:
+        return _check_element(v)
+
+
+def _default_presets() -> dict[str, Preset]:
+    return {
+        "quick": Preset(
+            description="minutes on a CPU: short MD, small cells, hot temperatures only",
+            md=MDSettings(
+                equilibration_ps=1.0,
+                production_ps=8.0,
+                sample_interval_fs=20.0,
+                thermostat="langevin",
+                thermostat_timescale_fs=100.0,
+            ),
+            temperatures=[548.0, 900.0],
+            supercell=SupercellPolicy(min_width=7.0, max_atoms=200),
+        ),
+        "standard": Preset(
+            description="workstation screen: 100 ps production at all temperatures",
+            md=MDSettings(equilibration_ps=5.0, production_ps=100.0, sample_interval_fs=50.0),
+        ),
+        "paper": Preset(
+            description="reference protocol: NVT Nose-Hoover, 2 fs, 10 ps + 1990 ps",
+            md=MDSettings(),
+        ),
+    }
+
+
+class Campaign(_Strict):
+    """The whole campaign: systems, references, protocol presets, criteria and engine."""
+
+    name: str = "ilscreen"
+    description: str = ""
+    phase_library: str | None = Field(
+        default=None, description="extra phase library yaml (relative to this file)"
+    )
+    references: list[ReferenceSpec] = Field(default_factory=list)
+    systems: list[SystemSpec] = Field(min_length=1)
+    supercell: SupercellPolicy = Field(default_factory=lambda: SupercellPolicy(min_width=10.0))
+    vacancies: list[VacancyConfig] = Field(
+        default_factory=lambda: [VacancyConfig(count=1), VacancyConfig(count=4, seeds=[0])]
+    )
+    temperatures: list[PositiveFloat] = Field(
+        default_factory=lambda: [300.0, 548.0, 900.0], min_length=1
+    )
+    operating_temperatures: list[PositiveFloat] = Field(
+        default_factory=lambda: [298.0, 348.0], min_length=1
+    )
+    presets: dict[str, Preset] = Field(default_factory=_default_presets)
+    default_preset: str = "standard"
+    ranking: RankingThresholds = Field(default_factory=RankingThresholds)
+    engine: EngineSettings = Field(default_factory=EngineSettings)
+
+    _source: Path | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Campaign:
+        if self.default_preset not in self.presets:
+            raise ValueError(
+                f"default_preset {self.default_preset!r} is not one of the presets "
+                f"({', '.join(self.presets)})"
+            )
+        names = [s.name for s in self.systems]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"duplicate system names: {', '.join(dup)}")
+        return self
+
+    @property
+    def source(self) -> Path | None:
+        """The yaml file this campaign was read from (None when built in code)."""
+        return self._source
+
+    @property
+    def base_dir(self) -> Path:
+        """Directory relative paths resolve against."""
+        return self._source.parent if self._source is not None else Path.cwd()
+
+    def preset(self, name: str | None = None) -> Preset:
+        """The named preset (default: ``default_preset``); unknown names raise InputError."""
+        key = name or self.default_preset
+        if key not in self.presets:
+            raise InputError(
+                f"unknown preset {key!r}", file=self._source, field="preset", allowed=self.presets
+            )
+        return self.presets[key]
+
+    def temperatures_for(self, preset: str | None = None) -> list[float]:
+        """MD temperatures (K) under a preset."""
+        p = self.preset(preset)
+        return list(p.temperatures if p.temperatures is not None else self.temperatures)
+
+    def settings_hash(self, preset: str | None = None) -> str:
+        """sha256 of the canonical JSON of the campaign (and the chosen preset name)."""
+        payload = {"campaign": self.model_dump(mode="json"), "preset": preset}
+        text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+# ----------------------------------------------------------------------------- error formatting
+
+
+def format_loc(loc: tuple[Any, ...]) -> str:
+    """('systems', 2, 'phases', 0, 'elements') → 'systems[2].phases[0].elements'."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model class that owns the last element of ``loc`` (to list its allowed fields)."""
+    cls: Any = Campaign
+    for part in loc:
+        if isinstance(part, int) or cls is None:
+            continue
+        if not (isinstance(cls, type) and issubclass(cls, BaseModel)):
+            return None
+        field = cls.model_fields.get(part)
+        if field is None:
+            return None
+        cls = _unwrap(field.annotation)
+    return cls if isinstance(cls, type) and issubclass(cls, BaseModel) else None
+
+
+def _unwrap(annotation: Any) -> Any:
+    """list[X] / X | None / dict[str, X] → X (first BaseModel found)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _unwrap(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _input_error(exc: ValidationError, file: Path) -> InputError:
+    err = exc.errors()[0]
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    # pydantic adds union-member tags ('list[int]', 'float', ...) into loc; keep real fields only
+    loc = tuple(p for p in loc if isinstance(p, int) or ("[" not in p and p not in _TYPE_TAGS))
+    kind = err["type"]
+    allowed: Any = None
+    msg = err["msg"]
+    if kind == "extra_forbidden":
+        owner = _model_at(loc[:-1])
+        msg = f"unknown field {loc[-1]!r}"
+        if owner is not None:
+            allowed = list(owner.model_fields)
+    elif kind == "missing":
+        msg = "required field is missing"
+    elif kind in ("literal_error", "enum"):
+        allowed = err.get("ctx", {}).get("expected")
+        msg = f"invalid value {err.get('input')!r}"
+    elif msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    else:
+        msg = f"{msg} (got {err.get('input')!r})"
+    return InputError(msg, file=file, field=format_loc(loc) or None, allowed=allowed)
+
+
+_TYPE_TAGS = {"float", "int", "str", "bool", "list", "dict", "none", "tuple"}
+
+
+def campaign_from_dict(data: Any, *, source: str | Path | None = None) -> Campaign:
+    """Validate a parsed mapping; errors become one InputError naming ``source``."""
+    file = Path(source) if source is not None else Path("<campaign>")
+    if not isinstance(data, dict):
+        raise InputError("the campaign file must be a YAML mapping", file=file)
+    try:
+        campaign = Campaign.model_validate(data)
+    except ValidationError as exc:
+        raise _input_error(exc, file) from None
+    campaign._source = Path(source).resolve() if source is not None else None
+    return campaign
+
+
+def load_campaign(path: str | Path) -> Campaign:
+    """Read and validate a campaign yaml; any problem raises one ``InputError``."""
+    file = Path(path)
+    if not file.is_file():
+        raise InputError("campaign file not found", file=file)
+    try:
+        data = yaml.safe_load(file.read_text())
+    except yaml.YAMLError as exc:
+        where = ""
+        mark = getattr(exc, "problem_mark", None)
+        if mark is not None:
+            where = f" at line {mark.line + 1}, column {mark.column + 1}"
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise InputError(f"malformed YAML{where}: {problem}", file=file) from None
+    return campaign_from_dict(data, source=file)
+
+
+def campaign_json_schema() -> dict[str, Any]:
+    """JSON schema of the campaign file (``ilscreen schema``)."""
+    return Campaign.model_json_schema()
+
+
+__all__ = [
+    "Campaign",
+    "EngineSettings",
+    "MDSettings",
+    "OrderingSpec",
+    "PhaseSpec",
+    "Preset",
+    "RankingThresholds",
+    "ReferenceSpec",
+    "SupercellPolicy",
+    "SystemSpec",
+    "VacancyConfig",
+    "campaign_from_dict",
+    "campaign_json_schema",
+    "format_loc",
+    "load_campaign",
+]

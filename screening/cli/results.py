@@ -1,0 +1,77 @@
+"""``ilscreen query`` and ``ilscreen report``: read the results store."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from screening.cli.app import app, console
+
+StoreOpt = Annotated[
+    str,
+    typer.Option(
+        "--store",
+        help="results store: a directory (embedded montydb), a mongodb:// URI, or a .yaml/.json "
+        "store config",
+    ),
+]
+
+
+class SortKey(str, Enum):
+    """Sort keys of ``ilscreen query``."""
+
+    score = "score"
+    Ea = "Ea"
+    D = "D"
+    voltage = "voltage"
+    Ef = "Ef"
+    rank = "rank"
+
+
+class Format(str, Enum):
+    """Output formats of ``ilscreen query``."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+@app.command("query")
+def query_cmd(
+    store: StoreOpt = "store",
+    system: Annotated[str | None, typer.Option(help="only this system, e.g. Li-Sb")] = None,
+    passing: Annotated[bool, typer.Option("--passing", help="only candidates passing all")] = False,
+    sort: Annotated[SortKey, typer.Option(help="sort key")] = SortKey.score,
+    fmt: Annotated[Format, typer.Option("--format", help="output format")] = Format.table,
+    full: Annotated[bool, typer.Option(help="json: whole documents instead of rows")] = False,
+) -> None:
+    """Ranked candidates with criteria, D(T_op), Ea, voltage, electronic class and provenance."""
+    from screening.query import query, rich_table, to_csv, to_json
+
+    docs = query(store, system=system, passing=passing, sort=sort.value)
+    if fmt is Format.json:
+        typer.echo(to_json(docs, full=full))
+    elif fmt is Format.csv:
+        typer.echo(to_csv(docs), nl=False)
+    else:
+        table = rich_table(docs)
+        table.caption = f"store: {store}; C1 potential, C2 reversible, C3 MIEC; ? = missing data"
+        console.print(table)
+        if not docs:
+            console.print("no candidates match")
+
+
+@app.command("report")
+def report_cmd(
+    store: StoreOpt = "store",
+    out: Annotated[Path, typer.Option("--out", help="output directory")] = Path("report"),
+    system: Annotated[str | None, typer.Option(help="only this system")] = None,
+) -> None:
+    """Write a self-contained HTML report (ranking, hulls, voltage profiles, plots, provenance)."""
+    from screening.report import report_from_store
+
+    path = report_from_store(store, out, system=system)
+    console.print(f"report: {path}")

@@ -1,0 +1,147 @@
+"""Read ranked candidates from a results store (Python API behind ``ilscreen query``).
+
+>>> from screening.query import query
+>>> docs = query("campaign/store", system="Li-Sb", passing=True, sort="score")
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from screening.results import CandidateResult
+from screening.store import ResultsStore
+
+#: criterion names → short column labels
+CRITERION_COLUMNS = {
+    "potential": "C1",
+    "reversibility": "C2",
+    "mixed_conduction": "C3",
+    "formation_energy": "Ef_ok",
+}
+
+
+def query(
+    store: ResultsStore | str | Path | None,
+    system: str | None = None,
+    passing: bool = False,
+    sort: str = "score",
+) -> list[CandidateResult]:
+    """Candidate documents from ``store`` (a ResultsStore or a location), filtered and sorted.
+
+    ``sort``: score (high first), Ea (low first), D (high first), voltage (low first),
+    Ef (low first), rank. Failed candidates come last; they are never dropped unless
+    ``passing`` is set.
+    """
+    if isinstance(store, ResultsStore):
+        return store.ranking(system=system, passing=passing, sort=sort)
+    with ResultsStore.open(store) as s:
+        return s.ranking(system=system, passing=passing, sort=sort)
+
+
+def _mark(passed: bool | None) -> str:
+    return {True: "pass", False: "fail", None: "n/a"}[passed]
+
+
+def flat_row(doc: CandidateResult) -> dict[str, Any]:
+    """One flat row per candidate: the numbers shown in tables and written to CSV/JSON."""
+    op = doc.operating_point()
+    arr = doc.arrhenius
+    el = doc.electronic
+    row: dict[str, Any] = {
+        "rank": doc.rank,
+        "candidate_id": doc.candidate_id,
+        "system": doc.system,
+        "formula": doc.formula,
+        "status": doc.status,
+    }
+    for name, col in CRITERION_COLUMNS.items():
+        c = doc.criterion(name)
+        row[col] = _mark(c.passed) if c else "n/a"
+    row.update(
+        {
+            "Ef_eV_atom": doc.thermo.formation_energy_eV_atom,
+            "e_above_hull_eV_atom": doc.thermo.e_above_hull_eV_atom,
+            "voltage_V": doc.thermo.voltage_V,
+            "T_op_K": op.temperature_K if op else doc.T_op_K,
+            "D_op_cm2_s": op.D_cm2_s if op else None,
+            "D_op_sigma_cm2_s": op.D_sigma_cm2_s if op else None,
+            "Ea_eV": arr.Ea_eV if arr else None,
+            "Ea_sigma_eV": arr.Ea_sigma_eV if arr else None,
+            "electronic_class": el.electronic_class.value if el else "unknown",
+            "electronic_source": el.source if el else "none",
+            "score": doc.score,
+            "pareto": doc.pareto,
+            "passing": doc.passing,
+            "provenance": doc.provenance.short(),
+            "settings_hash": doc.settings_hash,
+            "reason": doc.reason,
+            "flags": "; ".join(doc.flags),
+        }
+    )
+    return row
+
+
+def to_json(docs: Sequence[CandidateResult], full: bool = True) -> str:
+    """JSON list: full documents (default) or flat rows."""
+    if full:
+        return json.dumps([d.model_dump(mode="json") for d in docs], indent=2)
+    return json.dumps([flat_row(d) for d in docs], indent=2)
+
+
+def to_csv(docs: Sequence[CandidateResult]) -> str:
+    """CSV of the flat rows (header always written)."""
+    buf = io.StringIO()
+    fields = list(flat_row(docs[0]).keys()) if docs else ["candidate_id"]
+    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    w.writeheader()
+    for d in docs:
+        w.writerow(flat_row(d))
+    return buf.getvalue()
+
+
+def _num(v: float | None, fmt: str = ".3f") -> str:
+    return "–" if v is None else format(v, fmt)
+
+
+def _pm(v: float | None, s: float | None, fmt: str) -> str:
+    if v is None:
+        return "–"
+    return f"{v:{fmt}} ± {s:{fmt}}" if s is not None else f"{v:{fmt}}"
+
+
+def rich_table(docs: Sequence[CandidateResult], title: str = "ilscreen ranking"):
+    """A rich Table of the ranking (imported lazily: rich is only needed for the CLI)."""
+    from rich.table import Table
+
+    t = Table(title=title, show_lines=False)
+    for col in ("#", "candidate", "C1 C2 C3", "Ef eV/at", "V", "D(T_op) cm²/s", "Ea eV",
+                "electronic", "score", "P", "provenance"):  # fmt: skip
+        t.add_column(col, overflow="fold")
+    style = {"pass": "[green]✓[/]", "fail": "[red]✗[/]", "n/a": "[yellow]?[/]"}
+    for d in docs:
+        r = flat_row(d)
+        if d.status == "failed":
+            t.add_row("–", d.candidate_id, "", "", "", "", "", "", "[red]failed[/]", "",
+                      f"[red]{d.reason or ''}[/]")  # fmt: skip
+            continue
+        src = r["electronic_source"]
+        src_short = "computed" if src.startswith("computed") else src.split(":")[0]
+        t.add_row(
+            str(r["rank"] or "–"),
+            d.candidate_id,
+            " ".join(style[r[c]] for c in ("C1", "C2", "C3")),
+            _num(r["Ef_eV_atom"]),
+            _num(r["voltage_V"]),
+            _pm(r["D_op_cm2_s"], r["D_op_sigma_cm2_s"], ".1e"),
+            _pm(r["Ea_eV"], r["Ea_sigma_eV"], ".2f"),
+            f"{r['electronic_class']} ({src_short})",
+            _num(r["score"], ".2f"),
+            "★" if d.pareto else "",
+            r["provenance"],
+        )
+    return t

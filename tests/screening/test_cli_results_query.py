@@ -1,0 +1,100 @@
+"""`ilscreen query` (table/json/csv) and `ilscreen report` against a real embedded store."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+import screening.cli  # noqa: F401  (registers every command on the app)
+from screening.cli.app import app
+from screening.query import query
+from screening.results import (
+    ArrheniusSummary,
+    CandidateResult,
+    OperatingPoint,
+    Provenance,
+    ThermoSummary,
+    apply_ranking,
+)
+from screening.store import ResultsStore
+
+runner = CliRunner()
+
+
+def _doc(cid, V, D, Ea, Ef, status="ok", reason=None):
+    prov = Provenance.collect(engine="mlip", potential="mace:test", settings={"p": "quick"})
+    return CandidateResult(
+        candidate_id=cid, system=cid.split("/")[0], phase=cid.split("/")[1],
+        formula=cid.split("/")[1], status=status, reason=reason,
+        thermo=ThermoSummary(formation_energy_eV_atom=Ef, e_above_hull_eV_atom=0.0,
+                             neighbour_e_above_hull_eV_atom=0.0, voltage_V=V,
+                             volume_change_step=0.1),
+        arrhenius=ArrheniusSummary(Ea_eV=Ea, Ea_sigma_eV=0.01, operating=[
+            OperatingPoint(temperature_K=298.15, D_cm2_s=D, D_sigma_cm2_s=D / 4)]),
+        provenance=prov,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def store_dir(tmp_path):
+    docs = apply_ranking([
+        _doc("Li-Sb/Li3Sb/2x2x2/vac1/seed0", 0.85, 1e-10, 0.30, -0.66),
+        _doc("Li-C/LiC6/1x1x1/vac1/seed0", 0.10, 1e-8, 0.20, -0.05),
+        _doc("Li-Si/Li15Si4/1x1x1/vac1/seed0", 0.05, 1e-9, 0.25, -0.20, status="failed",
+             reason="relaxation did not converge"),
+    ])  # fmt: skip
+    loc = tmp_path / "store"
+    with ResultsStore.open(loc) as s:
+        s.put_many(docs)
+    return loc
+
+
+def test_query_json_sorted_by_ea(store_dir):
+    res = runner.invoke(app, ["query", "--store", str(store_dir), "--sort", "Ea", "--format",
+                              "json"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.output)
+    assert [r["candidate_id"].split("/")[1] for r in rows] == ["LiC6", "Li3Sb", "Li15Si4"]
+    assert rows[0]["Ea_eV"] == 0.2 and len(rows[0]["settings_hash"]) == 64
+    assert rows[-1]["status"] == "failed" and rows[-1]["reason"] == "relaxation did not converge"
+    full = runner.invoke(app, ["query", "--store", str(store_dir), "--format", "json", "--full"])
+    docs = json.loads(full.output)
+    assert {d["arrhenius"]["Ea_eV"] for d in docs} == {0.2, 0.25, 0.3}
+    assert all(d["provenance"]["package_versions"]["pymatgen"] for d in docs)
+
+
+def test_query_csv_filter(store_dir):
+    res = runner.invoke(app, ["query", "--store", str(store_dir), "--system", "Li-Sb",
+                              "--format", "csv"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(io.StringIO(res.output)))
+    assert len(rows) == 1 and rows[0]["formula"] == "Li3Sb"
+    assert float(rows[0]["D_op_cm2_s"]) == pytest.approx(1e-10)
+    # electronic class unknown → C3 not passed, flagged
+    assert rows[0]["C3"] == "n/a" and rows[0]["passing"] == "False"
+    assert rows[0]["C1"] == "pass"
+
+
+def test_query_table_and_python_api(store_dir):
+    res = runner.invoke(app, ["query", "--store", str(store_dir)], env={"COLUMNS": "220"})
+    assert res.exit_code == 0, res.output
+    assert "Li3Sb" in res.output and "failed" in res.output
+    docs = query(store_dir, sort="voltage")
+    assert [d.formula for d in docs] == ["LiC6", "Li3Sb", "Li15Si4"]
+    assert query(store_dir, passing=True) == []  # nobody has an electronic class here
+
+
+def test_report_command(store_dir, tmp_path):
+    out = tmp_path / "rep"
+    res = runner.invoke(app, ["report", "--store", str(store_dir), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "relaxation did not converge" in (out / "report.html").read_text()
+
+
+def test_bad_sort_is_a_usage_error(store_dir):
+    res = runner.invoke(app, ["query", "--store", str(store_dir), "--sort", "bogus"])
+    assert res.exit_code == 2

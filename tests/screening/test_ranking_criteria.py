@@ -1,0 +1,156 @@
+"""Ranking criteria, None handling, failed candidates, Pareto set, electronic classes."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from screening.electronic import (
+    ElectronicClass,
+    assess_electronic,
+    classify_gap,
+    load_literature,
+)
+from screening.ranking import RankingInput, RankingThresholds, pareto_front, rank
+
+
+def good(cid="Li-Sb/Li3Sb/2x2x2/vac1/seed0", **kw) -> RankingInput:
+    """A candidate passing everything with default thresholds."""
+    base = dict(
+        candidate_id=cid, system="Li-Sb", phase="Li3Sb", voltage_V=0.2,
+        e_above_hull_eV_atom=0.0, neighbour_e_above_hull_eV_atom=0.0, volume_change_step=0.2,
+        formation_energy_eV_atom=-0.6, T_op_K=298.15, D_op_cm2_s=1e-10, D_op_sigma_cm2_s=2e-11,
+        transport_converged=True, electronic_class=ElectronicClass.METAL,
+        electronic_source="computed (vasp)",
+    )  # fmt: skip
+    base.update(kw)
+    return RankingInput(**base)
+
+
+def crit(result, name):
+    return next(c for c in result.criteria if c.name == name)
+
+
+def test_all_pass_and_score_formula():
+    (r,) = rank([good()])
+    assert r.passing and r.rank == 1 and r.pareto and not r.flags
+    th = RankingThresholds()
+    s1 = 1 - 0.2 / 1.0
+    d_score = (math.log10(1e-10) + 12) / 4  # between 1e-12 and 1e-8 decades
+    s2 = (1.0 + (1 - 0.2) + d_score) / 3
+    s3 = (d_score + 1.0) / 2
+    s4 = 0.6 / th.formation_energy_scale_eV_atom
+    s4 = min(1.0, s4)
+    assert [c.score for c in r.criteria] == pytest.approx([s1, s2, s3, s4])
+    assert r.score == pytest.approx((s1 + s2 + s3 + s4) / 4)
+
+
+@pytest.mark.parametrize(
+    ("change", "criterion"),
+    [
+        ({"voltage_V": 1.2}, "potential"),  # above the window
+        ({"voltage_V": -0.05}, "potential"),  # Li plating wins
+        ({"e_above_hull_eV_atom": 0.08}, "reversibility"),
+        ({"neighbour_e_above_hull_eV_atom": 0.06}, "reversibility"),
+        ({"volume_change_step": 1.5}, "reversibility"),
+        ({"D_op_cm2_s": 1e-14}, "reversibility"),
+        ({"D_op_cm2_s": 1e-14}, "mixed_conduction"),
+        ({"electronic_class": ElectronicClass.INSULATOR}, "mixed_conduction"),
+        ({"electronic_class": ElectronicClass.SMALL_GAP, "band_gap_eV": 0.9}, "mixed_conduction"),
+        ({"formation_energy_eV_atom": 0.02}, "formation_energy"),
+    ],
+)
+def test_each_criterion_can_fail(change, criterion):
+    (r,) = rank([good(**change)])
+    assert crit(r, criterion).passed is False
+    assert not r.passing
+    assert r.score < rank([good()])[0].score
+
+
+def test_small_gap_passes_and_scores_below_metal():
+    (r,) = rank([good(electronic_class=ElectronicClass.SMALL_GAP, band_gap_eV=0.3)])
+    c3 = crit(r, "mixed_conduction")
+    assert c3.passed is True
+    assert c3.score < crit(rank([good()])[0], "mixed_conduction").score
+
+
+def test_missing_data_gives_none_does_not_pass_and_is_flagged():
+    (r,) = rank([good(electronic_class=ElectronicClass.UNKNOWN)])
+    c3 = crit(r, "mixed_conduction")
+    assert c3.passed is None and "unknown" in c3.note
+    assert not r.passing
+    assert any("mixed_conduction" in f for f in r.flags)
+    # unconverged D: kinetics and ionic checks become None, not True
+    (u,) = rank([good(transport_converged=False)])
+    assert crit(u, "reversibility").passed is None
+    assert crit(u, "mixed_conduction").passed is None
+    assert "transport not converged" in u.flags
+    # a failing check wins over a missing one
+    (f,) = rank([good(electronic_class=ElectronicClass.UNKNOWN, D_op_cm2_s=1e-15)])
+    assert crit(f, "mixed_conduction").passed is False
+
+
+def test_failed_candidates_are_listed_last_with_reason():
+    out = rank([good("b", status="failed", reason="MD unstable at 900 K"), good("a"),
+                good("c", voltage_V=0.5)])  # fmt: skip
+    assert [r.candidate_id for r in out] == ["a", "c", "b"]
+    failed = out[-1]
+    assert failed.status == "failed" and failed.reason == "MD unstable at 900 K"
+    assert failed.rank is None and failed.score is None and not failed.pareto
+    assert [r.rank for r in out[:2]] == [1, 2]
+
+
+def test_ties_broken_by_formation_energy():
+    out = rank([good("x", formation_energy_eV_atom=-0.6), good("y", formation_energy_eV_atom=-0.7)])
+    # both saturate the formation score (scale 0.5): equal scores, lower E_f first
+    assert out[0].score == pytest.approx(out[1].score)
+    assert [r.candidate_id for r in out] == ["y", "x"]
+
+
+def test_pareto_set_on_hand_example():
+    # objectives (maximised): (-V, log10 D, -Ef)
+    cands = [
+        good("A", voltage_V=0.1, D_op_cm2_s=1e-9, formation_energy_eV_atom=-0.2),  # best V and D
+        good("B", voltage_V=0.8, D_op_cm2_s=1e-11, formation_energy_eV_atom=-0.7),  # best Ef
+        good("C", voltage_V=0.5, D_op_cm2_s=1e-11, formation_energy_eV_atom=-0.5),  # trade-off
+        good("D", voltage_V=0.6, D_op_cm2_s=1e-12, formation_energy_eV_atom=-0.4),  # C dominates
+        good("E", voltage_V=0.2, D_op_cm2_s=1e-10, formation_energy_eV_atom=-0.1),  # A dominates
+        good("F", voltage_V=None),  # missing: never in the front
+    ]
+    out = {r.candidate_id: r.pareto for r in rank(cands)}
+    assert {k for k, v in out.items() if v} == {"A", "B", "C"}
+    assert pareto_front({"p": (1, 1), "q": (1, 1)}) == {"p", "q"}  # equal points do not dominate
+
+
+def test_thresholds_validation_and_custom_weights():
+    with pytest.raises(ValueError):
+        RankingThresholds(voltage_window_V=(1.0, 0.5))
+    with pytest.raises(ValueError):
+        RankingThresholds(weights={"nonsense": 1.0})
+    th = RankingThresholds(weights={"potential": 1.0, "reversibility": 0.0,
+                                    "mixed_conduction": 0.0, "formation_energy": 0.0})  # fmt: skip
+    (r,) = rank([good(voltage_V=0.25)], th)
+    assert r.score == pytest.approx(0.75)
+    with pytest.raises(ValueError, match="duplicate"):
+        rank([good("z"), good("z")])
+
+
+def test_classify_gap_and_literature():
+    assert classify_gap(0.0) is ElectronicClass.METAL
+    assert classify_gap(0.3) is ElectronicClass.SMALL_GAP
+    assert classify_gap(0.3, max_small_gap_eV=0.2) is ElectronicClass.INSULATOR
+    assert classify_gap(2.0, dos_at_fermi=0.5) is ElectronicClass.METAL
+    assert classify_gap(None) is ElectronicClass.UNKNOWN
+    lit = load_literature()
+    assert all(e.citation.strip() for e in lit.values())
+    a = assess_electronic("LiC6")
+    assert a.electronic_class is ElectronicClass.METAL
+    assert a.source.startswith("literature: ") and "Phys. Rev. B 28, 1013" in a.source
+    # computed values win over literature
+    c = assess_electronic("LiC6", band_gap_eV=1.0, engine="vasp")
+    assert c.electronic_class is ElectronicClass.INSULATOR and c.source == "computed (vasp)"
+    # no computed value, no citation → unknown, and it says so
+    u = assess_electronic("Li13Si4")
+    assert u.electronic_class is ElectronicClass.UNKNOWN and u.is_conductor is None
+    assert u.source == "none" and "no cited" in u.note

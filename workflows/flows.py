@@ -1,0 +1,150 @@
+"""The screening Flow: relax → thermo per system; MD per temperature → transport; rank → store.
+
+One :class:`ScreeningFlowMaker` builds one jobflow ``Flow`` for a whole campaign (a sub-flow per
+Li–M system plus a final ranking job), so the same object runs under ``run_locally``, a SLURM
+submission or jobflow-remote unchanged.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jobflow import Flow, Maker
+
+from screening.campaign import Campaign
+from screening.candidates import Candidate
+from screening.results import Provenance
+from workflows.jobs import candidate_transport, phase_energy, rank_and_store, system_thermo
+from workflows.md_jobs import MLIPMDMaker
+from workflows.relax import mlip_relax_maker
+
+
+def md_targets(candidates: list[Candidate]) -> list[Candidate]:
+    """Candidates that get MD: the Li-vacancy variants (pristine cells only if a phase has none)."""
+    md = [c for c in candidates if "md" in c.purposes]
+    with_vac = {(c.system, c.phase) for c in md if c.n_vacancies > 0}
+    return [c for c in md if c.n_vacancies > 0 or (c.system, c.phase) not in with_vac]
+
+
+@dataclass
+class ScreeningFlowMaker(Maker):
+    """Build the screening Flow of a campaign under one preset with an MLIP engine."""
+
+    name: str = "ilscreen screen"
+    preset: str | None = None
+    potential: str = "mace:ilscreen-li-alloys"
+    device: str = "cpu"
+    dtype: str = "float64"
+    workdir: str = "ilscreen-runs"
+    store: str = "ilscreen-runs/store"
+    md_dir: str = "ilscreen-runs/md"
+    batched: bool = False
+    relax_fmax: float = 0.02
+    relax_steps: int = 300
+    provenance: Provenance | None = field(default=None)
+
+    def make(self, campaign: Campaign, candidates: list[Candidate]) -> Flow:
+        """One sub-flow per system (relaxations, thermo), one MD job, transport, ranking."""
+        prov = self.provenance
+        if prov is None:
+            raise ValueError("ScreeningFlowMaker needs provenance (see workflows.screen)")
+        preset = campaign.preset(self.preset)
+        temps = campaign.temperatures_for(self.preset)
+        work = Path(self.workdir)
+        relax_maker = mlip_relax_maker(
+            self.potential,
+            device=self.device,
+            dtype=self.dtype,
+            fmax=self.relax_fmax,
+            steps=self.relax_steps,
+        )
+
+        jobs: list[Any] = []
+        # --- relaxations; Li references are relaxed once and enter every system's hull
+        energies: dict[str, list[Any]] = defaultdict(list)
+        references: list[tuple[Candidate, Any]] = []
+        for cand in candidates:
+            if "thermo" not in cand.purposes:
+                continue
+            relax = relax_maker.make(cand.structure)
+            relax.name = f"relax {cand.id}"
+            jobs.append(relax)
+            if cand.role == "reference":
+                references.append((cand, relax))
+            else:
+                energies[cand.system].append(self._energy(relax, cand, cand.system))
+        system_jobs = []
+        for system in campaign.systems:
+            refs = [
+                self._energy(relax, cand, system.name)
+                for cand, relax in references
+                if {e.symbol for e in cand.structure.composition.elements} <= set(system.elements)
+            ]
+            thermo = system_thermo(
+                [*refs, *energies[system.name]],
+                plot_dir=str(work / "plots" / system.name),
+                provenance=prov,
+            )
+            thermo.name = f"thermo {system.name}"
+            jobs += [*refs, *energies[system.name], thermo]
+            system_jobs.append(thermo)
+
+        # --- MD: every (candidate, T) pair in one job, then the transport analysis per candidate
+        targets = md_targets(candidates)
+        pairs = [(c, t) for c in targets for t in temps]
+        md_maker = MLIPMDMaker(
+            potential=self.potential,
+            device=self.device,
+            dtype=self.dtype,
+            md=preset.md,
+            seed=prov.seeds[0] if prov.seeds else 0,
+            out_dir=self.md_dir,
+            batched=self.batched,
+        )
+        md_job = md_maker.make(
+            [c.structure for c, _ in pairs], [c.id for c, _ in pairs], [t for _, t in pairs]
+        )
+        md_job.name = f"nvt md ({len(pairs)} runs)"
+        jobs.append(md_job)
+        transports = []
+        for i, cand in enumerate(targets):
+            sl = slice(i * len(temps), (i + 1) * len(temps))
+            tr = candidate_transport(
+                [md_job.output[j] for j in range(sl.start, sl.stop)],
+                candidate={"id": cand.id, "system": cand.system, "phase": cand.phase,
+                           "formula": cand.formula},
+                operating_K=list(campaign.operating_temperatures),
+                plot_dir=str(work / "plots" / cand.id),
+                provenance=prov,
+            )  # fmt: skip
+            tr.name = f"transport {cand.id}"
+            jobs.append(tr)
+            transports.append(tr.output)
+
+        final = rank_and_store(
+            [j.output for j in system_jobs],
+            transports,
+            thresholds=campaign.ranking.model_dump(),
+            operating_K=campaign.operating_temperatures[0],
+            store=self.store,
+            engine="mlip",
+        )
+        final.name = "rank and store"
+        jobs.append(final)
+        return Flow(jobs, output=final.output, name=f"{self.name}: {campaign.name}")
+
+    def _energy(self, relax: Any, cand: Candidate, system: str) -> Any:
+        """The relaxed energy of ``cand`` as a phase of ``system``'s hull."""
+        energy = phase_energy(
+            relax.output,
+            system=system,
+            phase=cand.phase,
+            candidate_id=cand.id,
+            engine="mlip",
+            potential=self.potential,
+        )
+        energy.name = f"energy {cand.id} ({system})"
+        return energy

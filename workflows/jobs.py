@@ -1,0 +1,233 @@
+"""Small jobflow jobs of a screen: each turns upstream outputs into one ``screening`` model.
+
+The science lives in ``screening``; these jobs only adapt atomate2/MD outputs to its inputs and
+write what they produce (trajectories, plots, store documents) to the campaign directory.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from jobflow import job
+from pymatgen.core import Structure
+
+from screening.arrhenius import ArrheniusResult, arrhenius_from_results
+from screening.diffusion import DiffusionResult, analyze_file
+from screening.diffusion_plots import plot_arrhenius, plot_msd
+from screening.electronic import assess_electronic
+from screening.ranking import RankingThresholds
+from screening.results import (
+    ArrheniusSummary,
+    CandidateResult,
+    OperatingPoint,
+    Provenance,
+    SystemResult,
+    ThermoSummary,
+    TransportPoint,
+    apply_ranking,
+)
+from screening.store import ResultsStore
+from screening.thermo import (
+    PhaseEnergy,
+    SystemThermo,
+    build_system_thermo,
+    plot_convex_hull,
+    plot_voltage_profile,
+)
+
+log = logging.getLogger(__name__)
+
+
+@job
+def phase_energy(
+    task_doc: Any, *, system: str, phase: str, candidate_id: str, engine: str, potential: str
+) -> PhaseEnergy:
+    """Adapt an atomate2 ``ForceFieldTaskDocument`` (a relaxation) to a :class:`PhaseEnergy`."""
+    out = task_doc.output
+    structure: Structure = out.structure
+    forces = getattr(out, "forces", None)
+    max_force = None
+    if forces is not None and len(forces):
+        max_force = float(max(sum(f * f for f in row) ** 0.5 for row in forces))
+    return PhaseEnergy(
+        system=system,
+        phase=phase,
+        formula=structure.composition.formula.replace(" ", ""),
+        energy_eV=float(out.energy),
+        n_atoms=len(structure),
+        volume_A3=float(structure.volume),
+        engine=engine,
+        potential=potential,
+        relaxed=True,
+        max_force_eV_A=max_force,
+        source_id=candidate_id,
+    )
+
+
+@job
+def system_thermo(
+    phases: Sequence[PhaseEnergy], *, plot_dir: str, provenance: Provenance
+) -> SystemResult:
+    """Convex hull, formation energies, voltages and volume changes of one Li–M system."""
+    thermo: SystemThermo = build_system_thermo(list(phases))
+    out = Path(plot_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = thermo.system.replace("/", "_")
+    return SystemResult(
+        system=thermo.system,
+        thermo=thermo,
+        hull_plot_path=str(plot_convex_hull(thermo, out / f"{stem}_hull.png")),
+        voltage_plot_path=str(plot_voltage_profile(thermo, out / f"{stem}_voltage.png")),
+        provenance=provenance,
+    )
+
+
+def analyse_md(md_result: Any, *, plot_dir: Path) -> tuple[TransportPoint, DiffusionResult | None]:
+    """Diffusion analysis of one finished MD run; unstable runs are recorded, never analysed."""
+    if not md_result.stable:
+        reason = f"MD unstable: {md_result.unstable_reason}"
+        return TransportPoint(
+            temperature_K=md_result.target_temperature_K,
+            converged=False,
+            trajectory_path=md_result.trajectory_path,
+            trajectory_sha256=md_result.sha256,
+            note=reason,
+        ), None
+    res = analyze_file(md_result.trajectory_path)
+    plot_dir.mkdir(parents=True, exist_ok=True)
+    msd_png = plot_msd([res], plot_dir / f"msd_{md_result.target_temperature_K:.0f}K.png")
+    return TransportPoint(
+        temperature_K=res.temperature_K,
+        D_cm2_s=res.D_cm2_s,
+        D_sigma_cm2_s=res.D_sigma_cm2_s,
+        sigma_S_cm=res.sigma_S_cm,
+        sigma_sigma_S_cm=res.sigma_sigma_S_cm,
+        converged=res.converged,
+        n_hops=res.n_hops,
+        duration_ps=res.duration_ps,
+        trajectory_path=md_result.trajectory_path,
+        trajectory_sha256=md_result.sha256,
+        msd_plot_path=str(msd_png),
+        note=None if res.converged else res.reason,
+    ), res
+
+
+def arrhenius_summary(
+    results: Sequence[DiffusionResult], operating_K: Sequence[float], plot_path: Path
+) -> tuple[ArrheniusSummary | None, str | None]:
+    """Arrhenius fit over the converged temperatures; (None, why) when it cannot be fitted."""
+    usable = [r for r in results if r.converged and r.D_cm2_s and r.D_cm2_s > 0]
+    if len(usable) < 2:
+        return None, f"Arrhenius fit needs >= 2 converged temperatures, got {len(usable)}"
+    fit: ArrheniusResult = arrhenius_from_results(usable, operating_K=operating_K)
+    sigma_fit: ArrheniusResult | None = None
+    if all(r.sigma_S_cm for r in usable):
+        sigma_fit = arrhenius_from_results(usable, quantity="sigmaT", operating_K=operating_K)
+    operating = []
+    for ex in fit.extrapolations:
+        s_ex = sigma_fit.predict(ex.temperature_K) if sigma_fit else None
+        operating.append(
+            OperatingPoint(
+                temperature_K=ex.temperature_K,
+                D_cm2_s=ex.value,
+                D_sigma_cm2_s=ex.sigma,
+                sigma_S_cm=s_ex.value / ex.temperature_K if s_ex else None,
+                sigma_sigma_S_cm=s_ex.sigma / ex.temperature_K if s_ex else None,
+            )
+        )
+    plot_arrhenius(fit, plot_path)
+    return ArrheniusSummary(
+        Ea_eV=fit.Ea_eV,
+        Ea_sigma_eV=fit.Ea_sigma_eV,
+        D0_cm2_s=fit.prefactor,
+        D0_sigma_cm2_s=fit.prefactor_sigma,
+        temperatures_K=list(fit.temperatures_used_K),
+        operating=operating,
+        plot_path=str(plot_path),
+    ), None
+
+
+@job
+def candidate_transport(
+    md_results: Sequence[Any],
+    *,
+    candidate: dict[str, Any],
+    operating_K: Sequence[float],
+    plot_dir: str,
+    provenance: Provenance,
+) -> CandidateResult:
+    """Transport half of a candidate's result: D(T), σ(T), Arrhenius Ea and D(T_op)."""
+    out = Path(plot_dir)
+    points, results, notes = [], [], []
+    for md in sorted(md_results, key=lambda m: m.target_temperature_K):
+        point, res = analyse_md(md, plot_dir=out)
+        points.append(point)
+        if res is not None:
+            results.append(res)
+        if point.note:
+            notes.append(f"{point.temperature_K:.0f} K: {point.note}")
+    arrhenius, why = arrhenius_summary(results, operating_K, out / "arrhenius.png")
+    unstable = [p for p in points if p.note and p.note.startswith("MD unstable")]
+    status, reason = "ok", None
+    if unstable:
+        status, reason = "failed", "; ".join(p.note or "" for p in unstable)
+    flags = notes + ([why] if why else [])
+    return CandidateResult(
+        candidate_id=candidate["id"],
+        system=candidate["system"],
+        phase=candidate["phase"],
+        formula=candidate["formula"],
+        status=status,
+        reason=reason,
+        transport=points,
+        arrhenius=arrhenius,
+        flags=flags,
+        provenance=provenance,
+    )
+
+
+def _phase_label(system: SystemResult, phase: str) -> str | None:
+    """The hull label of ``phase`` (ordered approximants carry an ``-ordN`` suffix)."""
+    names = [p.phase for p in system.thermo.phases]
+    if phase in names:
+        return phase
+    base = phase.split("-ord")[0]
+    return base if base in names else None
+
+
+@job
+def rank_and_store(
+    systems: Sequence[SystemResult],
+    candidates: Sequence[CandidateResult],
+    *,
+    thresholds: dict[str, Any],
+    operating_K: float,
+    store: str,
+    engine: str,
+) -> list[CandidateResult]:
+    """Join thermo + transport + electronic class, apply the three IL criteria, store, return."""
+    by_system = {s.system: s for s in systems}
+    joined = []
+    for cand in candidates:
+        sysres = by_system.get(cand.system)
+        label = _phase_label(sysres, cand.phase) if sysres else None
+        update: dict[str, Any] = {}
+        if label is None:
+            update = {"status": "failed", "reason": f"no relaxed energy for phase {cand.phase}"}
+        else:
+            update["thermo"] = ThermoSummary.from_phase(sysres.thermo, label)
+        update["electronic"] = assess_electronic(
+            label or cand.phase,
+            formula=cand.formula,
+            max_small_gap_eV=thresholds.get("max_band_gap_eV", 0.5),
+        )
+        joined.append(cand.model_copy(update=update))
+    ranked = apply_ranking(joined, RankingThresholds(**thresholds), T_op_K=operating_K)
+    with ResultsStore.open(store) as st:
+        st.put_many([*systems, *ranked])
+    log.info("stored %d systems and %d candidates (%s engine) in %s",
+             len(systems), len(ranked), engine, store)  # fmt: skip
+    return ranked

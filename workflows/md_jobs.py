@@ -1,0 +1,107 @@
+"""jobflow Makers for NVT MD with a machine-learned potential (sequential ASE or batched torch-sim).
+
+Settings are dataclass fields (atomate2 style); ``make()`` returns a Job whose output is a list of
+:class:`workflows.md.MDResult`. Trajectories are files under ``out_dir`` whose paths depend only on
+the candidate, the temperature and the settings, so a re-run (or a resubmission after a crash)
+finds finished runs and checkpoints and continues instead of starting again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jobflow import Maker, job
+from pymatgen.core import Structure
+from pymatgen.io.ase import AseAtomsAdaptor
+
+from screening.campaign import MDSettings
+
+
+def trajectory_path(out_dir: str | Path, candidate_id: str, temperature_K: float) -> Path:
+    """``<out_dir>/<candidate id>/T0548K.h5``: one file per candidate and temperature."""
+    return Path(out_dir) / candidate_id / f"T{temperature_K:04.0f}K.h5"
+
+
+def md_steps(md: MDSettings) -> dict[str, int]:
+    """Step counts of a preset: equilibration, production and the sampling stride."""
+    stride = max(1, round(md.sample_interval_fs / md.timestep_fs))
+    production = max(stride, round(md.production_ps * 1000.0 / md.timestep_fs))
+    return {
+        "equilibration_steps": round(md.equilibration_ps * 1000.0 / md.timestep_fs),
+        "production_steps": production - production % stride,
+        "stride": stride,
+    }
+
+
+@dataclass
+class MLIPMDMaker(Maker):
+    """NVT MD of several (structure, temperature) pairs with one potential.
+
+    ``batched=True`` runs every pair in one torch-sim batch (one model call per step for all of
+    them: the fast path on GPUs and, for small cells, on CPUs too); ``False`` runs them one at a
+    time through the ASE calculator, as atomate2's ``ForceFieldMDMaker`` does.
+    """
+
+    name: str = "mlip nvt md"
+    potential: str = "mace:ilscreen-li-alloys"
+    device: str = "cpu"
+    dtype: str = "float64"
+    md: MDSettings = field(default_factory=MDSettings)
+    seed: int = 0
+    out_dir: str = "md"
+    batched: bool = False
+    progress: bool = True
+
+    @job
+    def make(
+        self, structures: list[Structure], candidate_ids: list[str], temperatures_K: list[float]
+    ) -> list[Any]:
+        """Run (or resume) every (structure, T) pair; returns one MDResult per pair."""
+        if not (len(structures) == len(candidate_ids) == len(temperatures_K)):
+            raise ValueError("structures, candidate_ids and temperatures_K differ in length")
+        atoms = [AseAtomsAdaptor.get_atoms(s) for s in structures]
+        paths = [
+            trajectory_path(self.out_dir, c, t)
+            for c, t in zip(candidate_ids, temperatures_K, strict=True)
+        ]
+        common = dict(
+            timestep_fs=self.md.timestep_fs,
+            thermostat=self.md.thermostat,
+            thermostat_timescale_fs=self.md.thermostat_timescale_fs,
+            seed=self.seed,
+            potential=self.potential,
+            **md_steps(self.md),
+        )
+        if self.batched:
+            from potentials.registry import load_torchsim_model
+            from workflows.batched_md import run_nvt_batched
+
+            model = load_torchsim_model(self.potential, device=self.device, dtype=self.dtype)
+            return run_nvt_batched(
+                atoms,
+                temperatures_K,
+                model,
+                trajectory_paths=paths,
+                candidate_ids=candidate_ids,
+                progress=self.progress,
+                **common,
+            )
+
+        from potentials.registry import load_calculator
+        from workflows.md import run_nvt
+
+        calc = load_calculator(self.potential, device=self.device, dtype=self.dtype)
+        return [
+            run_nvt(
+                a,
+                calc,
+                temperature_K=t,
+                trajectory_path=p,
+                candidate_id=c,
+                progress=self.progress,
+                **common,
+            )
+            for a, t, p, c in zip(atoms, temperatures_K, paths, candidate_ids, strict=True)
+        ]

@@ -1,0 +1,138 @@
+"""``ilscreen screen``: run a whole campaign locally through jobflow and return the ranking.
+
+Idempotent: the result documents are keyed by (candidate id, settings hash). When the store already
+holds every candidate for the same settings, nothing is recomputed; MD trajectories are files whose
+paths depend on the MD settings only, so a changed ranking threshold re-ranks without re-running MD,
+and an interrupted screen resumes every MD run from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from screening.campaign import Campaign, load_campaign
+from screening.candidates import Candidate, generate_candidates
+from screening.results import CandidateResult, Provenance, settings_hash
+from screening.store import ResultsStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ScreenPlan:
+    """What a screen will do: the campaign, its candidates, settings and where results go."""
+
+    campaign: Campaign
+    preset: str
+    candidates: list[Candidate]
+    md_targets: list[Candidate]
+    potential: str
+    device: str
+    dtype: str
+    workdir: Path
+    store: str
+    provenance: Provenance
+    md_dir: Path
+
+
+def plan_screen(
+    campaign_file: str | Path,
+    *,
+    preset: str | None = None,
+    potential: str | None = None,
+    device: str | None = None,
+    workdir: str | Path = "ilscreen-runs",
+    store: str | None = None,
+) -> ScreenPlan:
+    """Validate everything a screen needs (campaign, potential coverage) before any work starts."""
+    from potentials.registry import check_coverage
+    from workflows.flows import md_targets
+
+    campaign = load_campaign(campaign_file)
+    preset_name = preset or campaign.default_preset
+    md = campaign.preset(preset_name).md
+    candidates = generate_candidates(campaign, preset_name)
+    spec = potential or campaign.engine.potential
+    elements = sorted({e.symbol for c in candidates for e in c.structure.composition.elements})
+    info = check_coverage(spec, elements, source=str(campaign_file))
+    dev = device or campaign.engine.device
+    dtype = campaign.engine.dtype
+    seeds = sorted({c.seed for c in candidates if c.seed is not None}) or [0]
+    settings = {
+        "campaign": campaign.settings_hash(preset_name),
+        "potential": info.spec,
+        "model_sha256": info.sha256,
+        "dtype": dtype,
+    }
+    md_key = settings_hash(
+        {"md": md.model_dump(mode="json"), "potential": info.spec, "model": info.sha256,
+         "dtype": dtype, "seed": seeds[0]}
+    )  # fmt: skip
+    work = Path(workdir)
+    pot_dir = info.spec.replace(":", "-").replace("/", "_")
+    return ScreenPlan(
+        campaign=campaign,
+        preset=preset_name,
+        candidates=candidates,
+        md_targets=md_targets(candidates),
+        potential=info.spec,
+        device=dev,
+        dtype=dtype,
+        workdir=work,
+        store=store or str(work / "store"),
+        provenance=Provenance.collect(
+            engine="mlip",
+            settings=settings,
+            potential=info.spec,
+            model_sha256=info.sha256,
+            seeds=seeds,
+        ),
+        md_dir=work / "md" / f"{pot_dir}-{md_key[:12]}",
+    )
+
+
+def stored_results(plan: ScreenPlan) -> list[CandidateResult] | None:
+    """The stored ranking of exactly this plan, or None when any candidate is missing."""
+    h = plan.provenance.settings_hash
+    with ResultsStore.open(plan.store) as st:
+        docs = [st.get(c.id, h) for c in plan.md_targets]
+    if not docs or any(d is None for d in docs):
+        return None
+    return sorted(docs, key=lambda d: (d.rank is None, d.rank or 0))  # type: ignore[union-attr]
+
+
+def run_screen(
+    plan: ScreenPlan, *, force: bool = False, batched: bool = False, progress: bool = True
+) -> list[CandidateResult]:
+    """Run the plan through jobflow ``run_locally`` (or reuse stored results); ranked docs."""
+    if not force and (cached := stored_results(plan)) is not None:
+        log.info("reusing %d stored results (settings %s)", len(cached),
+                 plan.provenance.settings_hash[:12])  # fmt: skip
+        return cached
+    if force and plan.md_dir.exists():
+        shutil.rmtree(plan.md_dir)
+
+    from jobflow import JobStore, run_locally
+    from maggma.stores import MemoryStore
+
+    from workflows.flows import ScreeningFlowMaker
+
+    flow = ScreeningFlowMaker(
+        preset=plan.preset,
+        potential=plan.potential,
+        device=plan.device,
+        dtype=plan.dtype,
+        workdir=str(plan.workdir),
+        store=plan.store,
+        md_dir=str(plan.md_dir),
+        batched=batched,
+        provenance=plan.provenance,
+    ).make(plan.campaign, plan.candidates)
+    responses = run_locally(
+        flow, store=JobStore(MemoryStore()), create_folders=False, ensure_success=True, log=progress
+    )
+    final = flow.jobs[-1]
+    return responses[final.uuid][1].output
