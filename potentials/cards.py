@@ -85,8 +85,12 @@ def card_summary(card: dict[str, Any] | None) -> dict[str, Any]:
         if energy_mae is not None:
             break
     speed = card.get("speed")
-    atom_steps = _find_number(speed, "atom") if isinstance(speed, dict) else None
-    if atom_steps is None and isinstance(speed, int | float):
+    atom_steps = speedup = None
+    if isinstance(speed, dict):
+        # distilled cards time the student and its teacher; the model's own speed is "student"
+        atom_steps = _find_number(speed, "student", "atom") or _find_number(speed, "atom")
+        speedup = _find_number(speed, "speedup")
+    elif isinstance(speed, int | float):
         atom_steps = float(speed)
     summary = {
         "name": card.get("name"),
@@ -94,5 +98,6 @@ def card_summary(card: dict[str, Any] | None) -> dict[str, Any]:
         "force_mae_eV_per_A": force_mae,
         "energy_mae_eV_per_atom": energy_mae,
         "speed_atom_steps_per_s": atom_steps,
+        "speedup_vs_teacher": speedup,
     }
     return {k: v for k, v in summary.items() if v is not None}

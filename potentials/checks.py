@@ -133,8 +133,19 @@ def md_speed(
     if ensemble == "nve":
         dyn = VelocityVerlet(atoms, timestep=dt)
     elif ensemble == "langevin":
+        from ase.constraints import FixCom
+
+        # FixCom instead of Langevin's deprecated fixcm=True (which biases the NVT distribution)
+        atoms.set_constraint(FixCom())
         friction = 0.01 / units.fs  # 100 fs relaxation time
-        dyn = Langevin(atoms, timestep=dt, temperature_K=temperature_K, friction=friction, rng=rng)
+        dyn = Langevin(
+            atoms,
+            timestep=dt,
+            temperature_K=temperature_K,
+            friction=friction,
+            fixcm=False,
+            rng=rng,
+        )
     else:
         raise ValueError(f"unknown ensemble {ensemble!r} (allowed: nve, langevin)")
     dyn.run(warmup)

@@ -92,6 +92,8 @@ class DistillSettings:
     dtype: Literal["float32", "float64"] = "float32"
     # evaluation
     stability_temperatures: tuple[float, ...] = (900.0, 1100.0)
+    # one lithiated phase per chemical system (None: every lithiated phase)
+    stability_phases: tuple[str, ...] | None = ("Li3Sb", "LiMg", "LiAg", "Li15Si4", "LiC6")
     stability_steps: int = 1000
     timestep_fs: float = 2.0
     speed_steps: int = 20
@@ -192,8 +194,6 @@ def distill(
         dd.assign_ids(configs)
         dd.write_extxyz(relaxed_path, list(relaxed.values()))
         dd.write_extxyz(round0, configs)
-    else:
-        rng = np.random.default_rng([settings.seed, 0])  # resumed: independent, still seeded
     relaxed_list = dd.read_extxyz(relaxed_path)
     relaxed = {a.info["system"]: a for a in relaxed_list}
     lithiated = [p.label for p in phases if p.lithiated]
@@ -235,6 +235,8 @@ def distill(
             continue
         say(f"round {r + 1}: student MD exploration on {len(lithiated)} lithiated phases")
         student = de.load_student(model_path, settings.dtype)
+        # one generator per round, so a resumed run draws exactly what a fresh run would
+        rng = np.random.default_rng([settings.seed, r + 1])
         snaps = []
         for lab in lithiated:
             base = relaxed[lab].repeat(de.md_repeat(relaxed[lab], 40))
@@ -285,3 +287,21 @@ def settings_dict(settings: DistillSettings) -> dict[str, Any]:
     d["out"] = str(settings.out)
     d["candidates"] = str(settings.candidates) if settings.candidates else None
     return d
+
+
+def install_model(model_path: Path, models_dir: Path | None = None) -> Path:
+    """Copy a distilled model and its card files into ``potentials/models/`` (atomic renames)."""
+    import shutil
+
+    models_dir = models_dir or Path(__file__).resolve().parent / "models"
+    models_dir.mkdir(parents=True, exist_ok=True)
+    stem = model_path.with_suffix("")
+    sources = [model_path, Path(f"{stem}.card.json"), Path(f"{stem}.card.md")]
+    for src in sources:
+        if not src.exists():
+            raise InputError("missing file to install", file=src)
+    for src in sources:
+        tmp = models_dir / (src.name + ".tmp")
+        shutil.copyfile(src, tmp)
+        tmp.replace(models_dir / src.name)
+    return models_dir / model_path.name

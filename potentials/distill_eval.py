@@ -255,9 +255,10 @@ def build_card(
 
     stability: list[dict[str, Any]] = []
     if settings.evaluate_stability:
-        seen_systems: set[str] = set()
+        wanted = settings.stability_phases
         for lab in lithiated:
-            # one phase per chemical system plus Li3Sb/LiC6 keeps the check affordable
+            if wanted is not None and lab not in wanted:
+                continue
             base = relaxed[lab]
             cell = base.repeat(md_repeat(base, 64))
             cell.info["system"] = lab
@@ -267,7 +268,6 @@ def build_card(
                     stability_run(cell, student, temp, settings.stability_steps,
                                   settings.timestep_fs, settings.seed)
                 )
-            seen_systems.add(lab)
 
     counts: dict[str, int] = {}
     for c in test:

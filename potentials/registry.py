@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from potentials.cards import load_card, sha256_file
+from potentials.cards import card_summary, load_card, sha256_file
 from screening.errors import InputError
 
 if TYPE_CHECKING:
@@ -272,40 +272,37 @@ def _load_mace_module(path: Path, device: str) -> Any:
     return module
 
 
-def _elements(ps: PotentialSpec) -> list[str]:
-    """Chemical symbols the model was trained for, read from the model itself."""
+def _model_facts(ps: PotentialSpec) -> tuple[list[str], str]:
+    """Elements covered and native dtype, read from the model file itself (cached per version)."""
     if ps.path is None:
-        return []
+        return [], "float64" if ps.kind == "mace" else "float32"
     stat = ps.path.stat()
-    return list(_elements_cached(ps.kind, ps.path, stat.st_mtime_ns, stat.st_size))
+    elements, dtype = _facts_cached(ps.kind, ps.path, stat.st_mtime_ns, stat.st_size)
+    return list(elements), dtype
 
 
 @lru_cache(maxsize=32)
-def _elements_cached(kind: str, path: Path, _mtime_ns: int, _size: int) -> tuple[str, ...]:
-    """Cached per file version (mtime, size) so repeated coverage checks do not reload models."""
-    return tuple(_read_elements(PotentialSpec(kind, str(path), path)))  # type: ignore[arg-type]
-
-
-def _read_elements(ps: PotentialSpec) -> list[str]:
+def _facts_cached(kind: str, path: Path, _mtime_ns: int, _size: int) -> tuple[tuple[str, ...], str]:
+    """Keyed on (mtime, size) so repeated coverage checks do not reload an unchanged model."""
     import torch
 
-    assert ps.path is not None
-    if ps.kind in ("mace", "mace-mp"):
-        module = _load_mace_module(ps.path, "cpu")
-        return _symbols(module.atomic_numbers.tolist())
-    if ps.kind == "sevennet":
-        checkpoint = torch.load(ps.path, map_location="cpu", weights_only=False)
-        config = checkpoint["config"]
+    if kind in ("mace", "mace-mp"):
+        module = _load_mace_module(path, "cpu")
+        dtype = str(next(module.parameters()).dtype).removeprefix("torch.")
+        return tuple(_symbols(module.atomic_numbers.tolist())), dtype
+    if kind == "sevennet":
+        # a sevenn checkpoint is a pickled dict (config + state dict); the shipped one is trusted
+        config = torch.load(path, map_location="cpu", weights_only=False)["config"]
         type_map = config.get("_type_map") or {}
         if type_map:
-            return _symbols(type_map.keys())
+            return tuple(_symbols(type_map.keys())), "float32"
         from ase.data import atomic_numbers
 
-        return _symbols(atomic_numbers[s] for s in config["chemical_species"])
+        return tuple(_symbols(atomic_numbers[s] for s in config["chemical_species"])), "float32"
     # CHGNet: the atom-embedding table has one row per atomic number 1..N (N = 94 for 0.3.0).
-    checkpoint = torch.load(ps.path, map_location="cpu", weights_only=True)
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     n_rows = checkpoint["model"]["state_dict"]["atom_embedding.embedding.weight"].shape[0]
-    return _symbols(range(1, n_rows + 1))
+    return tuple(_symbols(range(1, n_rows + 1))), "float32"
 
 
 def _license(ps: PotentialSpec, card: dict[str, Any] | None) -> str | None:
@@ -333,9 +330,8 @@ def describe(spec: str) -> PotentialInfo:
     """Describe a potential without building a calculator: file, sha256, elements, card, licence."""
     ps = parse_spec(spec)
     card = load_card(ps.path) if ps.kind == "mace" and ps.path is not None else None
-    from potentials.cards import card_summary
-
     sha = sha256_file(ps.path) if ps.path is not None else None
+    elements, native_dtype = _model_facts(ps)
     note = None
     if ps.kind == "mace-mp" and ps.path is None:
         note = "weights not in mace's local cache; downloaded on first use (needs network)"
@@ -346,10 +342,10 @@ def describe(spec: str) -> PotentialInfo:
         kind=ps.kind,
         path=str(ps.path) if ps.path is not None else None,
         sha256=sha,
-        elements=_elements(ps),
+        elements=elements,
         offline_available=ps.path is not None,
         batched_md=ps.kind != "chgnet",
-        native_dtype="float64" if ps.kind == "mace" else "float32",
+        native_dtype=native_dtype,
         license=_license(ps, card),
         card=card_summary(card),
         card_sha256_ok=(card.get("sha256") == sha) if card and card.get("sha256") else None,

@@ -15,7 +15,7 @@ Classes (``max_small_gap_eV`` defaults to 0.5 eV, the ranking's "small gap" cond
 from __future__ import annotations
 
 import logging
-from enum import Enum
+from enum import StrEnum
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -33,7 +33,7 @@ METAL_DOS_TOL = 1e-3
 DEFAULT_MAX_SMALL_GAP_EV = 0.5
 
 
-class ElectronicClass(str, Enum):
+class ElectronicClass(StrEnum):
     """Electronic character used by criterion 3 (MIEC)."""
 
     METAL = "metal"

@@ -31,9 +31,9 @@ does not pass and is listed in ``flags`` so it is visible, not hidden.
 
 Composite score = Σ wᵢ·scoreᵢ / Σ wᵢ (weights in ``RankingThresholds.weights``, default equal).
 Rank: status ok before failed, then score descending, ties broken by formation energy (lower
-first). Failed candidates (unstable MD, failed relaxation) keep their row, status and reason, and get
-no score or rank. Pareto set: non-dominated ok candidates over (−V, log10 D(T_op), −E_f), all
-maximised; candidates missing any of the three are not in it.
+first). Failed candidates (unstable MD, failed relaxation) keep their row, status and reason,
+and get no score or rank. Pareto set: non-dominated ok candidates over (−V, log10 D(T_op), −E_f),
+all maximised; candidates missing any of the three are not in it.
 """
 
 from __future__ import annotations

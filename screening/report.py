@@ -146,8 +146,8 @@ def _candidate_section(d: CandidateResult) -> str:
         f"<tr><td>{t.temperature_K:.0f}</td><td>{_fmt(t.D_cm2_s, '.3e')}</td>"
         f"<td>{_fmt(t.D_sigma_cm2_s, '.1e')}</td><td>{_fmt(t.sigma_S_cm, '.3e')}</td>"
         f"<td>{_e(t.converged)}</td><td>{_e(t.n_hops)}</td>"
-        f"<td class='small'>{_e(t.trajectory_path)}<br>sha256 {_e((t.trajectory_sha256 or '')[:16])}"
-        "</td></tr>"
+        f"<td class='small'>{_e(t.trajectory_path)}<br>"
+        f"sha256 {_e((t.trajectory_sha256 or '')[:16])}</td></tr>"
         for t in d.transport
     )
     plots = ""

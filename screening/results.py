@@ -195,13 +195,16 @@ class ArrheniusSummary(BaseModel):
     operating: list[OperatingPoint] = Field(default_factory=list)
     plot_path: str | None = None
 
-    def at(self, T_K: float | None) -> OperatingPoint | None:
-        """The operating point at ``T_K`` (the first one when ``T_K`` is None)."""
+    def at(self, T_K: float | None, tol_K: float = 0.5) -> OperatingPoint | None:
+        """The operating point at ``T_K`` (±``tol_K``; the first one when ``T_K`` is None).
+
+        No silent substitution of another temperature: None when ``T_K`` was not extrapolated.
+        """
         if not self.operating:
             return None
         if T_K is None:
             return self.operating[0]
-        return min(self.operating, key=lambda o: abs(o.temperature_K - T_K))
+        return next((o for o in self.operating if abs(o.temperature_K - T_K) <= tol_K), None)
 
 
 class CandidateResult(BaseModel):
@@ -305,7 +308,9 @@ def apply_ranking(
 ) -> list[CandidateResult]:
     """Rank ``docs`` together and return copies with criteria, score, rank, pareto, flags set.
 
-    ``T_op_K`` selects the Arrhenius operating point (nearest available); it is recorded per doc.
+    ``T_op_K`` selects the Arrhenius operating point (must be one of ``arrhenius.operating``,
+    else D(T_op) counts as missing); it is recorded per doc. Default: each doc's own ``T_op_K``, or
+    its first operating point.
     """
     docs = [d.model_copy(update={"T_op_K": T_op_K}) if T_op_K is not None else d for d in docs]
     by_id = {d.candidate_id: d for d in docs}

@@ -1,4 +1,4 @@
-"""The results store: a maggma ``Store`` holding :class:`CandidateResult`/:class:`SystemResult` docs.
+"""The results store: a maggma ``Store`` of :class:`CandidateResult` / :class:`SystemResult` docs.
 
 Locations accepted by :meth:`ResultsStore.open`:
 
@@ -120,7 +120,7 @@ class ResultsStore:
                         collection_name=coll,
                         database=cfg.get("database"),
                         key="key",
-                    )  # fmt: skip
+                    )
                 )
             from maggma.stores import MongoStore
 

@@ -1,13 +1,12 @@
-"""Thermodynamics of a Li–M system: convex hull, formation energies, voltage plateaus, volume change.
+"""Thermodynamics of a Li–M system: hull, formation energies, voltage plateaus, volume change.
 
-Input is one :class:`PhaseEnergy` per relaxed bulk phase (elemental references included), all from the
-same engine and potential. Output is a :class:`SystemThermo` document.
+Input is one :class:`PhaseEnergy` per relaxed bulk phase (elemental references included), all
+from the same engine and potential. Output is a :class:`SystemThermo` document.
 
 Conventions
 -----------
-* ``x`` is the number of Li per host atom M (Li\\ :sub:`x`\\ M); the host element is x = 0.
-* Voltage of the step between neighbouring hull phases Li\\ :sub:`y`\\ M → Li\\ :sub:`x`\\ M (x > y),
-  per Li, vs Li+/Li::
+* ``x`` is the number of Li per host atom M (LixM); the host element is x = 0.
+* Voltage of the step between neighbouring hull phases LiyM → LixM (x > y), per Li, vs Li+/Li::
 
       V = -(E[LixM] - E[LiyM] - (x - y)·E[Li]) / (x - y)
 
@@ -22,17 +21,19 @@ Conventions
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field, field_validator
-from pymatgen.analysis.phase_diagram import PhaseDiagram
-from pymatgen.core import Composition, Element
-from pymatgen.entries.computed_entries import ComputedEntry
 
 from screening.errors import InputError
+
+if TYPE_CHECKING:  # pymatgen is imported where used: result documents load without it (fast CLI)
+    from pymatgen.core import Composition
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,8 @@ class PhaseEnergy(BaseModel):
 
     def cell_composition(self) -> Composition:
         """Composition of the whole cell (a reduced formula is scaled up to ``n_atoms``)."""
+        from pymatgen.core import Composition
+
         comp = Composition(self.formula)
         n = comp.num_atoms
         if abs(n - self.n_atoms) < 1e-6:
@@ -146,6 +149,8 @@ class SystemThermo(BaseModel):
 
 
 def _system_elements(system: str) -> tuple[str, str]:
+    from pymatgen.core import Element
+
     parts = [p.strip() for p in system.split("-")]
     if len(parts) != 2 or "Li" not in parts:
         raise InputError(f"system {system!r} is not a Li–M pair", field="system", allowed="Li-M")
@@ -184,6 +189,10 @@ def build_system_thermo(
     VASP/PBE energies. Raises :class:`InputError` on mixed engines, foreign elements, a missing
     elemental reference, or duplicate phase labels.
     """
+    from pymatgen.analysis.phase_diagram import PhaseDiagram
+    from pymatgen.core import Element
+    from pymatgen.entries.computed_entries import ComputedEntry
+
     if not phases:
         raise InputError("no phases given", field="phases")
     system = phases[0].system
@@ -273,7 +282,7 @@ def build_system_thermo(
     )
     # the host reference itself is on the hull by construction (lowest elemental M entry)
     plateaus: list[VoltagePlateau] = []
-    for a, b in zip(hull, hull[1:], strict=False):
+    for a, b in itertools.pairwise(hull):
         dx = b["x_li_per_m"] - a["x_li_per_m"]
         v = -(b["_e_per_m"] - a["_e_per_m"] - dx * mu_li) / dx
         dv = (b["volume_per_m_A3"] - a["volume_per_m_A3"]) / a["volume_per_m_A3"]

@@ -9,7 +9,7 @@ Checks (per system):
   step, instantaneous temperature above ``max_temperature_factor`` × target;
 * every ``check_every_steps``: minimum interatomic distance (ASE neighbour list), and in
   production the running mean temperature (outside ±``mean_temperature_tolerance`` once
-  ``min_frames_for_mean`` frames exist) and the conserved-quantity drift (linear fit,
+  ``min_frames_for_mean`` frames spanning ``min_production_fs_for_mean`` exist) and the conserved-quantity drift (linear fit,
   eV/atom/ps; only for thermostats with a conserved extended energy, i.e. Nosé–Hoover chain).
 """
 
@@ -29,9 +29,15 @@ class StabilityGuards(BaseModel):
 
     max_temperature_factor: float = Field(3.0, gt=1.0, description="instantaneous T / target")
     mean_temperature_tolerance: float = Field(
-        0.10, gt=0.0, description="running mean T in production: allowed relative deviation"
+        0.10,
+        gt=0.0,
+        description="running mean T in production: allowed relative deviation (widened to "
+        "2·sqrt(2/3N) for small cells, whose instantaneous T fluctuates that much)",
     )
     min_frames_for_mean: int = Field(20, ge=2)
+    min_production_fs_for_mean: float = Field(
+        2000.0, ge=0.0, description="production time before the running mean is judged"
+    )
     max_conserved_drift_eV_per_atom_per_ps: float = Field(0.01, gt=0.0)
     min_frames_for_drift: int = Field(20, ge=3)
     min_distance_A: float = Field(1.5, ge=0.0, description="0 disables the distance check")
@@ -125,12 +131,14 @@ def check_periodic(
         if min_distance < guards.min_distance_A:
             return f"interatomic distance {min_distance:.3f} Å < {guards.min_distance_A} Å"
     n = len(state.temperature_K)
-    if n >= guards.min_frames_for_mean:
+    elapsed_fs = 1e3 * (state.time_ps[-1] - state.time_ps[0]) if n else 0.0
+    if n >= guards.min_frames_for_mean and elapsed_fs >= guards.min_production_fs_for_mean:
         mean_t = float(np.mean(state.temperature_K))
-        if abs(mean_t - target_K) > guards.mean_temperature_tolerance * target_K:
+        tol = max(guards.mean_temperature_tolerance, 2.0 * np.sqrt(2.0 / (3.0 * n_atoms)))
+        if abs(mean_t - target_K) > tol * target_K:
             return (
-                f"running mean T {mean_t:.1f} K outside ±"
-                f"{100 * guards.mean_temperature_tolerance:.0f}% of target {target_K:.1f} K"
+                f"running mean T {mean_t:.1f} K outside ±{100 * tol:.0f}% "
+                f"of target {target_K:.1f} K"
             )
     if has_conserved and n >= guards.min_frames_for_drift:
         drift = drift_per_atom_per_ps(state.time_ps, state.conserved_eV, n_atoms)

@@ -132,7 +132,10 @@ def run_screen(
         provenance=plan.provenance,
     ).make(plan.campaign, plan.candidates)
     responses = run_locally(
-        flow, store=JobStore(MemoryStore()), create_folders=False, ensure_success=True, log=progress
+        flow,
+        # atomate2 force-field jobs put relaxation trajectories in a "data" store
+        store=JobStore(MemoryStore(), additional_stores={"data": MemoryStore()}),
+        create_folders=False, ensure_success=True, log=progress
     )
     final = flow.jobs[-1]
     return responses[final.uuid][1].output

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import sys
 
-import click
-import typer
-
 from screening.cli.app import app, console
 from screening.errors import InputError
 
@@ -41,19 +38,12 @@ _register_optional()
 
 
 def main() -> None:
-    """Entry point: run the app, turning bad input into one clear line and exit status 2."""
+    """Entry point: Typer handles usage errors itself; bad input becomes one line and exit 2."""
     try:
-        app(standalone_mode=False)
+        app()
     except InputError as exc:
         console.print(f"[bold red]error:[/] {exc}", highlight=False)
         sys.exit(2)
-    except click.ClickException as exc:  # usage errors: click's own message and status
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.Abort:
-        sys.exit(1)
 
 
 __all__ = ["app", "main"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -20,7 +20,7 @@ StoreOpt = Annotated[
 ]
 
 
-class SortKey(str, Enum):
+class SortKey(StrEnum):
     """Sort keys of ``ilscreen query``."""
 
     score = "score"
@@ -31,7 +31,7 @@ class SortKey(str, Enum):
     rank = "rank"
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     """Output formats of ``ilscreen query``."""
 
     table = "table"

@@ -54,6 +54,7 @@ def test_tiny_distillation_end_to_end(tmp_path: Path) -> None:
         al_temperatures=(900.0,), al_steps=20, al_every=10,
         epochs_round0=2, epochs_per_round=1, batch_size=4, train_threads=1,
         stability_temperatures=(900.0,), stability_steps=20, evaluate_speed=False,
+        stability_phases=None,
         name="tiny",
     )
     card = distill(settings, phases=_tiny_phases())

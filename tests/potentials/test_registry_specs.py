@@ -113,6 +113,7 @@ def test_describe_tiny_mace(tiny_mace) -> None:
     assert info.elements == ["Li", "Sb"]  # from model.atomic_numbers, not the file name
     assert info.sha256 == hashlib.sha256(tiny_mace.read_bytes()).hexdigest()
     assert info.offline_available and info.batched_md
+    assert info.native_dtype == "float64"  # read from the module's parameters
     assert info.card == {} and info.card_sha256_ok is None
 
 
@@ -125,13 +126,27 @@ def test_card_summary_and_sha_check(tmp_path) -> None:
         "elements": ["Li", "Mg"],
         "sha256": sha,
         "license": "MIT",
-        "metrics": {"train": {"forces_mae": 0.01}, "test": {"forces_mae": 0.042}},
-        "speed": {"atom_steps_per_s": 1234.0, "n_atoms": 127},
+        "metrics": {
+            "train": {"force_mae_eV_per_A": 0.01},
+            "test": {
+                "overall": {"force_mae_eV_per_A": 0.042, "energy_mae_eV_per_atom": 0.003},
+                "per_system": {"Li-Mg": {"force_mae_eV_per_A": 0.05}},
+            },
+        },
+        "speed": {
+            "teacher_atom_steps_per_s": 50.0,
+            "student_atom_steps_per_s": 1234.0,
+            "speedup_vs_teacher": 24.7,
+        },
     }
     (tmp_path / "carded.card.json").write_text(json.dumps(card))
     info = registry.describe(f"mace:{model}")
     assert info.card["force_mae_eV_per_A"] == pytest.approx(0.042)  # held-out, not training
-    assert info.card["speed_atom_steps_per_s"] == pytest.approx(1234.0)
+    assert info.card["energy_mae_eV_per_atom"] == pytest.approx(0.003)
+    assert info.card["speed_atom_steps_per_s"] == pytest.approx(
+        1234.0
+    )  # the model's, not teacher's
+    assert info.card["speedup_vs_teacher"] == pytest.approx(24.7)
     assert info.license == "MIT"
     assert info.card_sha256_ok is True
     card["sha256"] = "0" * 64
@@ -166,3 +181,19 @@ def test_calculators_are_cached_per_spec_device_dtype(tiny_mace) -> None:
     b = registry.load_calculator(spec, dtype="float32")
     assert b is not a
     assert registry.load_calculator(spec, dtype="float64", cache=False) is not a
+
+
+def test_shipped_name_resolves_in_models_dir(monkeypatch, tmp_path, tiny_mace) -> None:
+    """`mace:<name>` finds models/<name>.model; the canonical spec stays the short name."""
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "ilscreen-li-alloys.model").write_bytes(tiny_mace.read_bytes())
+    monkeypatch.setattr(registry, "MODELS_DIR", models)
+    ps = registry.parse_spec("mace:ilscreen-li-alloys")
+    assert ps.path == models / "ilscreen-li-alloys.model"
+    assert ps.spec == "mace:ilscreen-li-alloys"
+    assert registry.known_specs()[0] == "mace:ilscreen-li-alloys"
+    assert registry.known_specs().count("mace:ilscreen-li-alloys") == 1
+    with pytest.raises(InputError) as err:
+        registry.parse_spec("mace:ilscreen-li-alloyz")
+    assert "mace:ilscreen-li-alloys" in (err.value.allowed or "")

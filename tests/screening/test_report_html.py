@@ -10,11 +10,11 @@ import matplotlib
 import pytest
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from screening.electronic import assess_electronic  # noqa: E402
-from screening.report import render_report, report_from_store  # noqa: E402
-from screening.results import (  # noqa: E402
+from screening.electronic import assess_electronic
+from screening.report import render_report, report_from_store
+from screening.results import (
     ArrheniusSummary,
     CandidateResult,
     OperatingPoint,
@@ -24,8 +24,8 @@ from screening.results import (  # noqa: E402
     TransportPoint,
     apply_ranking,
 )
-from screening.store import ResultsStore  # noqa: E402
-from screening.thermo import PhaseEnergy, build_system_thermo  # noqa: E402
+from screening.store import ResultsStore
+from screening.thermo import PhaseEnergy, build_system_thermo
 
 SETTINGS = {"engine": "mlip", "potential": "mace:test"}
 
@@ -72,8 +72,18 @@ def test_report_content(tmp_path):
     docs, sysdoc = build_docs(tmp_path)
     path = render_report(docs, [sysdoc], tmp_path / "out", source="test")
     text = path.read_text()
-    for needle in ("Ranking", "Li-Sb/Li3Sb/2x2x2/vac1/seed0", "Sb → Li2Sb", "0.900", "0.850",
-                   "MD exploded at 900 K", "Provenance", "mace:test", "unknown", "1.00e-09"):
+    for needle in (
+        "Ranking",
+        "Li-Sb/Li3Sb/2x2x2/vac1/seed0",
+        "Sb → Li2Sb",
+        "0.900",
+        "0.850",
+        "MD exploded at 900 K",
+        "Provenance",
+        "mace:test",
+        "unknown",
+        "1.00e-09",
+    ):
         assert needle in text, needle
     # hull + voltage (drawn here) + Arrhenius + MSD (embedded from the documents)
     assert text.count("data:image/png;base64,") == 4

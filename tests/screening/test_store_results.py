@@ -30,7 +30,9 @@ from screening.thermo import PhaseEnergy, build_system_thermo
 SETTINGS = {"engine": "mlip", "potential": "mace:test", "temperatures_K": [300, 548, 900]}
 
 
-def make_doc(cid: str, *, settings=SETTINGS, D_op=1e-10, V=0.85, Ef=-0.66, status="ok", reason=None):
+def make_doc(
+    cid: str, *, settings=SETTINGS, D_op=1e-10, V=0.85, Ef=-0.66, status="ok", reason=None
+):
     prov = Provenance.collect(engine="mlip", potential="mace:test", settings=settings, seeds=[0])
     return CandidateResult(
         candidate_id=cid, system=cid.split("/")[0], phase=cid.split("/")[1],
@@ -62,6 +64,15 @@ def test_provenance_records_versions():
     p = make_doc("Li-Sb/Li3Sb/2x2x2/vac1/seed0").provenance
     assert {"pymatgen", "ase", "maggma"} <= set(p.package_versions)
     assert p.seeds == [0] and len(p.settings_hash) == 64 and p.created_at.tzinfo is not None
+
+
+def test_operating_temperature_is_never_substituted():
+    doc = make_doc("Li-Sb/Li3Sb/a", D_op=2e-10)
+    (ok,) = apply_ranking([doc], T_op_K=298.15)
+    assert ok.to_ranking_input().D_op_cm2_s == 2e-10
+    (missing,) = apply_ranking([doc], T_op_K=348.15)  # not extrapolated to 75 °C
+    assert missing.to_ranking_input().D_op_cm2_s is None
+    assert missing.criterion("mixed_conduction").passed is None
 
 
 def test_round_trip_idempotent_and_new_process(tmp_path):
@@ -105,7 +116,7 @@ def test_ranking_filter_and_sort(tmp_path):
         assert [d.candidate_id for d in s.ranking(sort="voltage")][:3] == [
             "Li-Mg/LiMg/b", "Li-Sb/Li3Sb/a", "Li-Sb/Li2Sb/c"]  # fmt: skip
         assert s.ranking(sort="voltage")[-1].status == "failed"  # failed last, never dropped
-        assert [d.candidate_id for d in s.ranking(sort="D")][0] == "Li-Mg/LiMg/b"
+        assert s.ranking(sort="D")[0].candidate_id == "Li-Mg/LiMg/b"
         assert {d.candidate_id for d in s.ranking(passing=True)} == {
             "Li-Sb/Li3Sb/a", "Li-Mg/LiMg/b"}  # fmt: skip
         assert [d.candidate_id for d in s.ranking(system="Li-Si")] == ["Li-Si/LiSi/d"]
@@ -117,8 +128,8 @@ def test_ranking_filter_and_sort(tmp_path):
 
 
 def test_system_document_round_trip(tmp_path):
-    ph = [PhaseEnergy(system="Li-Sb", phase=n, formula=n, energy_eV=e, n_atoms=k, volume_A3=20.0 * k,
-                      engine="mlip", potential="mace:test")
+    ph = [PhaseEnergy(system="Li-Sb", phase=n, formula=n, energy_eV=e, n_atoms=k,
+                      volume_A3=20.0 * k, engine="mlip", potential="mace:test")
           for n, e, k in (("Li", -1.9, 1), ("Sb", -4.1, 1), ("Li3Sb", -12.45, 4))]  # fmt: skip
     t = build_system_thermo(ph)
     doc = SystemResult(system="Li-Sb", thermo=t,
@@ -163,5 +174,5 @@ def test_config_file_locations(tmp_path):
         ResultsStore.open(tmp_path / "bad.json")
     f = tmp_path / "plain.txt"
     f.write_text("x")
-    with pytest.raises(InputError, match="not a .yaml"):
+    with pytest.raises(InputError, match=r"not a \.yaml"):
         ResultsStore.open(f)

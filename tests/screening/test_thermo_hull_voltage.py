@@ -1,4 +1,4 @@
-"""Hull, formation energies and voltage plateaus on synthetic phase sets with hand-computed answers."""
+"""Hull, formation energies and voltage plateaus on synthetic phase sets, answers by hand."""
 
 from __future__ import annotations
 
@@ -130,7 +130,7 @@ def test_missing_reference_and_foreign_element():
 
 
 def test_mp2020_corrections_for_vasp_pbe_shift_the_first_plateau():
-    """MP2020 puts -0.192 eV on each anionic Sb: Sb→Li2Sb rises by 0.096 V, Li2Sb→Li3Sb unchanged."""
+    """MP2020 puts -0.192 eV on each anionic Sb: Sb→Li2Sb +0.096 V, Li2Sb→Li3Sb unchanged."""
     # LiSb left out: with -0.192 eV on its Sb it would drop onto the corrected hull
     raw_set = [p for p in li_sb_phases(engine="vasp", potential=None) if p.phase != "LiSb"]
     raw = build_system_thermo(raw_set, mp2020=False)

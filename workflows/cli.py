@@ -1,0 +1,165 @@
+"""``ilscreen md``: NVT MD of one candidate at several temperatures (resumable).
+
+Heavy imports (torch, potentials, jobflow) happen inside the command so ``ilscreen --help`` stays
+fast.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from screening.cli.app import app, console
+from screening.errors import InputError
+
+
+def parse_temperatures(text: str) -> list[float]:
+    """``"548,900"`` → ``[548.0, 900.0]``; InputError on anything else."""
+    try:
+        values = [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        values = []
+    if not values or any(v <= 0 for v in values):
+        raise InputError(
+            f"bad temperature list {text!r}",
+            field="--temperatures",
+            allowed="comma-separated positive kelvin values, e.g. 548,900",
+        )
+    return values
+
+
+@app.command("md")
+def md_command(
+    candidate_id: Annotated[
+        str, typer.Argument(help="candidate id, e.g. Li-Sb/Li3Sb/2x2x2/vac1/seed0")
+    ],
+    candidates: Annotated[Path, typer.Option("--candidates", help="campaign YAML")] = Path(
+        "candidates.yaml"
+    ),
+    temperatures: Annotated[
+        str | None,
+        typer.Option("--temperatures", help="K, comma-separated (default: the preset's)"),
+    ] = None,
+    preset: Annotated[str | None, typer.Option("--preset", help="quick | standard | paper")] = None,
+    potential: Annotated[
+        str | None, typer.Option("--potential", help="potential spec (default: the campaign's)")
+    ] = None,
+    device: Annotated[str | None, typer.Option("--device", help="cpu or cuda")] = None,
+    out: Annotated[Path, typer.Option("--out", help="output directory")] = Path("ilscreen-md"),
+    batched: Annotated[
+        bool,
+        typer.Option("--batched/--sequential", help="one torch-sim batch or ASE one by one"),
+    ] = True,
+    seed: Annotated[int, typer.Option("--seed", help="velocity / noise seed")] = 0,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="discard existing trajectories and checkpoints")
+    ] = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+) -> None:
+    """Run (or resume) NVT MD of CANDIDATE_ID at each temperature; one HDF5 trajectory per T.
+
+    Re-running the same command resumes from the last checkpoint, or returns at once when the
+    runs have finished.
+    """
+    from pymatgen.io.ase import AseAtomsAdaptor
+    from rich.table import Table
+
+    from screening.campaign import load_campaign
+    from screening.candidates import generate_candidates
+    from workflows.md_jobs import md_steps, trajectory_path
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    campaign = load_campaign(candidates)
+    preset_name = preset or campaign.default_preset
+    md_settings = campaign.preset(preset_name).md
+    temps = (
+        parse_temperatures(temperatures) if temperatures else campaign.temperatures_for(preset_name)
+    )
+    found = {c.id: c for c in generate_candidates(campaign, preset_name)}
+    if candidate_id not in found:
+        md_ids = sorted(i for i, c in found.items() if "md" in c.purposes)
+        raise InputError(
+            f"unknown candidate {candidate_id!r} under preset {preset_name!r}",
+            file=candidates,
+            field="CANDIDATE_ID",
+            allowed=md_ids or sorted(found),
+        )
+    cand = found[candidate_id]
+    spec = potential or campaign.engine.potential
+    dev = device or campaign.engine.device
+    if dev not in ("cpu", "cuda"):
+        raise InputError(f"unknown device {dev!r}", field="--device", allowed=["cpu", "cuda"])
+    dtype = campaign.engine.dtype
+    atoms = AseAtomsAdaptor.get_atoms(cand.structure)
+    paths = [trajectory_path(out, candidate_id, t) for t in temps]
+    common = dict(
+        timestep_fs=md_settings.timestep_fs,
+        thermostat=md_settings.thermostat,
+        thermostat_timescale_fs=md_settings.thermostat_timescale_fs,
+        seed=seed,
+        potential=spec,
+        overwrite=overwrite,
+        progress=progress,
+        **md_steps(md_settings),
+    )
+    console.print(
+        f"[bold]ilscreen md[/] {candidate_id} ({len(atoms)} atoms), preset {preset_name}, "
+        f"T = {', '.join(f'{t:g}' for t in temps)} K, {spec} on {dev}, "
+        f"{'batched torch-sim' if batched else 'sequential ASE'}"
+    )
+    if batched:
+        from potentials.registry import load_torchsim_model
+        from workflows.batched_md import run_nvt_batched
+
+        model = load_torchsim_model(spec, device=dev, dtype=dtype)
+        results = run_nvt_batched(
+            [atoms] * len(temps),
+            temps,
+            model,
+            trajectory_paths=paths,
+            candidate_ids=[candidate_id] * len(temps),
+            **common,
+        )
+    else:
+        from potentials.registry import load_calculator
+        from workflows.md import run_nvt
+
+        calc = load_calculator(spec, device=dev, dtype=dtype)
+        results = [
+            run_nvt(
+                atoms, calc, temperature_K=t, trajectory_path=p, candidate_id=candidate_id, **common
+            )
+            for t, p in zip(temps, paths, strict=True)
+        ]
+
+    table = Table(title=f"NVT MD of {candidate_id}")
+    for col in (
+        "T target (K)",
+        "frames",
+        "T mean ± std (K)",
+        "drift (eV/atom/ps)",
+        "status",
+        "trajectory",
+    ):
+        table.add_column(col)
+    for r in results:
+        mean = (
+            "-"
+            if r.mean_temperature_K is None
+            else (f"{r.mean_temperature_K:.1f} ± {r.std_temperature_K:.1f}")
+        )
+        drift = (
+            "-"
+            if r.conserved_drift_eV_per_atom_per_ps is None
+            else (f"{r.conserved_drift_eV_per_atom_per_ps:.2e}")
+        )
+        status = "[green]stable[/]" if r.stable else f"[red]UNSTABLE[/]: {r.unstable_reason}"
+        table.add_row(
+            f"{r.target_temperature_K:g}", str(r.n_frames), mean, drift, status, r.trajectory_path
+        )
+    console.print(table)
+    if not all(r.stable for r in results):
+        raise typer.Exit(code=3)
