@@ -52,13 +52,17 @@ def check_cells(elements: Iterable[str]) -> dict[str, Atoms]:
     Elements without an ASE reference crystal are skipped.
     """
     from ase.build import bulk
+    from ase.data import atomic_numbers, reference_states
 
     wanted = sorted(set(elements))
     cells: dict[str, Atoms] = {}
     for symbol in wanted:
+        state = reference_states[atomic_numbers[symbol]] or {}
+        # cubic cells for cubic lattices: >= 2 atoms, so rattled forces are non-trivial
+        cubic = state.get("symmetry") in {"bcc", "fcc", "diamond", "sc"}
         try:
-            cells[f"{symbol} bulk"] = bulk(symbol)
-        except (ValueError, KeyError, RuntimeError):  # no reference state in ASE
+            cells[f"{symbol} bulk"] = bulk(symbol, cubic=cubic)
+        except (ValueError, KeyError, RuntimeError):  # no reference crystal in ASE
             continue
     if {"Li", "Sb"} <= set(wanted):
         cells["Li3Sb primitive"] = li3sb(primitive=True)

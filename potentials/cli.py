@@ -110,8 +110,8 @@ def _campaign_requirements(path: Path) -> tuple[dict[str, list[str]], str | None
 
     campaign = load_campaign(path)
     needs = {f"{path}: system '{s.name}'": list(s.elements) for s in campaign.systems}
-    for ref in campaign.references:
-        needs.setdefault(f"{path}: reference {ref.element}", []).append(ref.element)
+    for element in sorted({ref.element for ref in campaign.references}):
+        needs[f"{path}: reference {element}"] = [element]
     return needs, campaign.engine.potential
 
 

@@ -82,6 +82,7 @@ class DistillSettings:
     al_steps: int = 300
     al_every: int = 60
     al_min_distance: float = 1.7
+    max_label_force: float = 20.0  # eV/Å; configurations beyond are dropped (see keep_physical)
     phases: list[str] | None = None  # restrict to these phase labels (None: all)
     # training
     epochs_round0: int = 60
@@ -199,13 +200,17 @@ def distill(
     lithiated = [p.label for p in phases if p.lithiated]
 
     # split by configuration once per round file, keep earlier assignments
+    dropped: dict[int, int] = {}
+
     def splits() -> tuple[list, list, list]:
         tr: list = []
         va: list = []
         te: list = []
         r = 0
         while (data_dir / f"round{r}.extxyz").exists():
-            cfgs = dd.read_extxyz(data_dir / f"round{r}.extxyz")
+            raw = dd.read_extxyz(data_dir / f"round{r}.extxyz")
+            cfgs = dd.keep_physical(raw, settings.max_label_force)
+            dropped[r] = len(raw) - len(cfgs)
             a, b, c = dd.split(cfgs, np.random.default_rng([settings.seed, 100 + r]))
             tr += a
             va += b
@@ -259,6 +264,7 @@ def distill(
         train_systems=sorted({c.info["system"] for c in train}),
         progress=say,
     )
+    card["data"]["dropped_unphysical_per_round"] = dropped
     card["wall_time_min"] = round((time.monotonic() - t_start) / 60.0, 1)
     de.write_card(card, model_path)
     return card

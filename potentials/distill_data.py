@@ -369,6 +369,28 @@ def generate_initial(
     return data, relaxed
 
 
+def keep_physical(
+    configs: Sequence[Atoms], max_force: float = 20.0, max_energy_above_min: float = 2.0
+) -> list[Atoms]:
+    """Drop teacher labels far outside the MD-relevant range.
+
+    Large rattles of stiff covalent cells (graphite, Sb) produce contacts where the teacher's
+    forces reach 10^2-10^4 eV/Å; such points would dominate the loss without teaching anything
+    about MD. Kept: max |F| <= ``max_force`` eV/Å and energy within ``max_energy_above_min``
+    eV/atom of the lowest energy of the same system. Short distances stay covered by the ZBL term.
+    """
+    lowest: dict[str, float] = {}
+    for c in configs:
+        e = c.info[ENERGY_KEY] / len(c)
+        lowest[c.info["system"]] = min(e, lowest.get(c.info["system"], e))
+    return [
+        c
+        for c in configs
+        if np.abs(c.arrays[FORCES_KEY]).max() <= max_force
+        and c.info[ENERGY_KEY] / len(c) - lowest[c.info["system"]] <= max_energy_above_min
+    ]
+
+
 def assign_ids(configs: list[Atoms], start: int = 0) -> None:
     for i, c in enumerate(configs):
         c.info["config_id"] = start + i

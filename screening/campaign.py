@@ -26,6 +26,7 @@ from pydantic import (
 from pymatgen.core import Element
 
 from screening.errors import InputError
+from screening.ranking import RankingThresholds
 
 PositiveFloat = Annotated[float, Field(gt=0)]
 Role = Literal["reference", "host", "lithiated"]
@@ -127,25 +128,6 @@ class Preset(_Strict):
     temperatures: list[PositiveFloat] | None = Field(default=None, min_length=1)
     supercell: SupercellPolicy | None = None
     vacancies: list[VacancyConfig] | None = None
-
-
-class RankingThresholds(_Strict):
-    """Pass/fail thresholds of the three IL criteria (+ formation energy)."""
-
-    voltage_window_V: tuple[float, float] = (0.0, 1.0)
-    max_e_above_hull_eV_atom: float = Field(default=0.05, ge=0)
-    max_volume_change_per_step: float = Field(
-        default=1.5, gt=0, description="fractional volume change between neighbouring hull phases"
-    )
-    min_D_cm2_s: PositiveFloat = 1e-12
-    max_band_gap_eV: float = Field(default=0.5, ge=0, description="electronic conductor below")
-
-    @field_validator("voltage_window_V")
-    @classmethod
-    def _ordered(cls, v: tuple[float, float]) -> tuple[float, float]:
-        if v[0] >= v[1]:
-            raise ValueError("voltage_window_V must be [low, high] with low < high")
-        return v
 
 
 class EngineSettings(_Strict):

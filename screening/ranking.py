@@ -42,7 +42,7 @@ import math
 from collections.abc import Sequence
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from screening.electronic import ElectronicClass
 
@@ -50,7 +50,13 @@ CRITERIA = ("potential", "reversibility", "mixed_conduction", "formation_energy"
 
 
 class RankingThresholds(BaseModel):
-    """Thresholds of the ranking; defaults are explained in each field's description."""
+    """Thresholds of the ranking; defaults are explained in each field's description.
+
+    This is also the ``ranking:`` section of a campaign file, so unknown (misspelled) keys are
+    refused rather than silently ignored.
+    """
+
+    model_config = ConfigDict(extra="forbid")
 
     voltage_window_V: tuple[float, float] = Field(
         default=(0.0, 1.0),
@@ -90,16 +96,24 @@ class RankingThresholds(BaseModel):
         description="weights of the composite score per criterion",
     )
 
+    @field_validator("voltage_window_V")
+    @classmethod
+    def _ordered(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if v[1] <= v[0]:
+            raise ValueError("voltage_window_V must be [low, high] with low < high")
+        return v
+
+    @field_validator("weights")
+    @classmethod
+    def _known_weights(cls, v: dict[str, float]) -> dict[str, float]:
+        if unknown := set(v) - set(CRITERIA):
+            raise ValueError(f"unknown weight keys {sorted(unknown)}; allowed {CRITERIA}")
+        return v
+
     @model_validator(mode="after")
     def _check(self) -> RankingThresholds:
-        lo, hi = self.voltage_window_V
-        if hi <= lo:
-            raise ValueError("voltage_window_V must be (min, max) with max > min")
         if self.min_D_op_cm2_s <= 0 or self.good_D_op_cm2_s <= self.min_D_op_cm2_s:
             raise ValueError("need 0 < min_D_op_cm2_s < good_D_op_cm2_s")
-        unknown = set(self.weights) - set(CRITERIA)
-        if unknown:
-            raise ValueError(f"unknown weight keys {sorted(unknown)}; allowed {CRITERIA}")
         return self
 
 

@@ -135,7 +135,7 @@ def run_screen(
         flow,
         # atomate2 force-field jobs put relaxation trajectories in a "data" store
         store=JobStore(MemoryStore(), additional_stores={"data": MemoryStore()}),
-        create_folders=False, ensure_success=True, log=progress
+        create_folders=False, ensure_success=True, log=False
     )
     final = flow.jobs[-1]
     return responses[final.uuid][1].output

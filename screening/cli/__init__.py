@@ -1,8 +1,8 @@
 """The ``ilscreen`` command line.
 
 The CLI is the composition root: it is the only place in ``screening`` that reaches into
-``workflows`` and ``potentials``, and it does so through their own ``cli`` modules, which import heavy
-libraries (torch, jobflow) inside the command functions so ``ilscreen --help`` stays fast.
+``workflows`` and ``potentials``, through their own ``cli`` modules, which import heavy libraries
+(torch, jobflow) inside the command functions so ``ilscreen --help`` stays fast.
 """
 
 from __future__ import annotations

@@ -124,9 +124,9 @@ CASES: list[tuple[str, list[tuple[str, Any]], str | None, list[str]]] = [
     ),
     (
         "unknown_library_phase",
-        [("systems.0.phases.1.name", "Li2Sb")],
+        [("systems.0.phases.1.name", "Li9Sb")],
         "systems[0].phases[1].name",
-        ["unknown library phase 'Li2Sb'", "Li3Sb"],
+        ["unknown library phase 'Li9Sb'", "Li3Sb"],
     ),
     (
         "element_not_in_system",
