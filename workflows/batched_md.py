@@ -394,11 +394,12 @@ def run_nvt_batched(
                 if resumed_from is not None:
                     gstates[i].truncate(writers[i].n_frames)
 
-        def per_system(x: torch.Tensor, reduce: str) -> np.ndarray:
+        def per_system(x: torch.Tensor, reduce: str) -> torch.Tensor:
             n = len(active)
-            outv = torch.full((n,), -torch.inf if reduce == "amax" else 0.0, dtype=x.dtype)
-            outv = outv.to(x.device).scatter_reduce(0, state.system_idx, x, reduce=reduce)
-            return outv.detach().cpu().numpy()
+            outv = torch.full(
+                (n,), -torch.inf if reduce == "amax" else 0.0, dtype=x.dtype, device=x.device
+            )
+            return outv.scatter_reduce(0, state.system_idx, x, reduce=reduce).detach()
 
         def unwrapped() -> torch.Tensor:
             cell_rows = state.row_vector_cell[state.system_idx]  # (n_atoms, 3, 3)
@@ -526,13 +527,25 @@ def run_nvt_batched(
                     images = images - torch.round(frac(state.positions) - frac_old)
                     disp = (unwrapped() - prev_unwrapped).abs().amax(dim=1)
                     fmax = state.forces.abs().amax(dim=1)
-                    max_disp = per_system(disp, "amax")
-                    max_f = per_system(fmax, "amax")
-                    finite = per_system(
-                        torch.isfinite(state.positions).all(dim=1).to(state.dtype), "sum"
+                    finite = torch.isfinite(state.positions).all(dim=1).to(state.dtype)
+                    ke = calc_kinetic_energy(
+                        masses=state.masses, momenta=state.momenta, system_idx=state.system_idx
                     )
-                    epot = state.energy.detach().cpu().numpy()
-                    _, temps = temperatures()
+                    # one device→host transfer per step for all per-system guard inputs
+                    max_disp, max_f, finite, epot, ke = (
+                        torch.stack(
+                            [
+                                per_system(disp, "amax"),
+                                per_system(fmax, "amax"),
+                                per_system(finite, "sum"),
+                                state.energy.detach(),
+                                ke.detach(),
+                            ]
+                        )
+                        .cpu()
+                        .numpy()
+                    )
+                    temps = 2.0 * ke / (3.0 * np.array([n_atoms[i] for i in active]) * KB_EV)
                     flagged = []
                     for k, i in enumerate(active):
                         r = check_step(

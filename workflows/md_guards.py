@@ -9,8 +9,9 @@ Checks (per system):
   step, instantaneous temperature above ``max_temperature_factor`` × target;
 * every ``check_every_steps``: minimum interatomic distance (ASE neighbour list), and in
   production the running mean temperature (outside ±``mean_temperature_tolerance`` once
-  ``min_frames_for_mean`` frames spanning ``min_production_fs_for_mean`` exist) and the conserved-quantity drift (linear fit,
-  eV/atom/ps; only for thermostats with a conserved extended energy, i.e. Nosé–Hoover chain).
+  ``min_frames_for_mean`` frames spanning ``min_production_fs_for_mean`` exist) and the
+  conserved-quantity drift (linear fit, eV/atom/ps; only for thermostats with a conserved
+  extended energy, i.e. Nosé–Hoover chain).
 """
 
 from __future__ import annotations

@@ -79,9 +79,11 @@ def test_resume_truncates_frames_past_checkpoint(tmp_path):
     traj = read_trajectory(path)
     assert np.array_equal(traj.step, [0, 5, 10, 15, 20, 25, 30])
     assert len(np.unique(traj.step)) == traj.n_frames
-    with pytest.raises(ValueError, match="not after"):
-        with TrajectoryWriter(path, NUMBERS, ATTRS, resume_step=100) as w:
-            w.append(**_frames(1)[0])  # step 0 again: never a duplicate frame
+    with (
+        pytest.raises(ValueError, match="not after"),
+        TrajectoryWriter(path, NUMBERS, ATTRS, resume_step=100) as w,
+    ):
+        w.append(**_frames(1)[0])  # step 0 again: never a duplicate frame
 
 
 def test_resume_with_other_run_is_refused(tmp_path):

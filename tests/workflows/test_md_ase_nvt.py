@@ -82,7 +82,7 @@ def _run(tmp_path: Path, name: str, **kw):
 def test_fs_to_ase_time_boundary():
     # ASE time unit = Å·sqrt(amu/eV) = 10.1805 fs
     assert fs_to_ase_time(1.0) == pytest.approx(1 / 10.1805055, rel=1e-6)
-    assert FS_TO_ASE_TIME * 10.1805055 == pytest.approx(1.0, rel=1e-6)
+    assert pytest.approx(1.0, rel=1e-6) == FS_TO_ASE_TIME * 10.1805055
 
 
 def test_calculator_forces_match_finite_differences():
@@ -98,7 +98,7 @@ def test_calculator_forces_match_finite_differences():
 
 @pytest.mark.parametrize("thermostat", ["nose-hoover", "langevin"])
 def test_thermostat_reaches_and_holds_target(tmp_path, thermostat):
-    # 108 atoms: instantaneous T fluctuates by sqrt(2/3N) ~ 8%; the production mean over 20 ps
+    # 108 atoms: instantaneous T fluctuates by sqrt(2/3N) ~ 8%; the production mean over 15 ps
     # must sit within 3% of the target.
     res = _run(
         tmp_path,
@@ -107,7 +107,7 @@ def test_thermostat_reaches_and_holds_target(tmp_path, thermostat):
         temperature_K=80.0,
         timestep_fs=10.0,
         equilibration_steps=300,
-        production_steps=2000,
+        production_steps=1500,
         stride=10,
         thermostat=thermostat,
         thermostat_timescale_fs=300.0,
@@ -118,7 +118,7 @@ def test_thermostat_reaches_and_holds_target(tmp_path, thermostat):
     expected_std = 80.0 * np.sqrt(2 / (3 * 108))
     assert 0.5 * expected_std < res.std_temperature_K < 2.0 * expected_std
     traj = read_trajectory(res.trajectory_path)
-    assert traj.n_frames == 201
+    assert traj.n_frames == 151
     assert traj.step[0] == 300 and np.all(np.diff(traj.step) == 10)
     assert traj.time_fs[1] - traj.time_fs[0] == pytest.approx(100.0)
     if thermostat == "nose-hoover":

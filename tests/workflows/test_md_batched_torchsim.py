@@ -70,7 +70,7 @@ def test_ase_and_torchsim_paths_agree_and_per_system_temperatures(tmp_path, lj_m
     """Same LJ model, same protocol: ballistic MSD obeys <v²>Δt² in both engines (a wrong time
     conversion fails by orders of magnitude), two temperatures in one batch each reach their own
     target, and the vibrational MSD scales with T and matches the ASE path."""
-    dt, stride, eq, prod = 10.0, 1, 300, 400
+    dt, stride, eq, prod = 10.0, 1, 200, 300
     common = dict(
         timestep_fs=dt,
         equilibration_steps=eq,
@@ -108,7 +108,7 @@ def test_ase_and_torchsim_paths_agree_and_per_system_temperatures(tmp_path, lj_m
         v2 = 3 * KB_EV * traj.temperature_K.mean() / mass_amu  # eV/amu = (Å/ASE-time)²
         expected = v2 * fs_to_ase_time(dt * stride) ** 2
         assert msd_at_lag(traj.positions, 1) == pytest.approx(expected, rel=0.05), name
-        plateau[name] = msd_at_lag(traj.positions, 150)
+        plateau[name] = msd_at_lag(traj.positions, 100)
     assert trajs["ts80"].temperature_K.mean() == pytest.approx(80.0, rel=0.08)
     assert trajs["ts160"].temperature_K.mean() == pytest.approx(160.0, rel=0.08)
     assert trajs["ase80"].temperature_K.mean() == pytest.approx(80.0, rel=0.08)
