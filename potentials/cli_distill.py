@@ -20,16 +20,18 @@ def distill_command(
         typer.Option(help="campaign file; its phases are sampled when screening provides them"),
     ] = None,
     teacher: Annotated[str, typer.Option(help="teacher potential spec")] = "sevennet:7net-0",
-    out: Annotated[Path, typer.Option(help="output folder (data, checkpoints, model, card)")] = Path(
-        "distill_out"
-    ),
+    out: Annotated[
+        Path, typer.Option(help="output folder (data, checkpoints, model, card)")
+    ] = Path("distill_out"),
     seed: Annotated[int, typer.Option(help="seed for sampling, splits and training")] = 0,
     size: Annotated[str, typer.Option(help="student size: small | tiny")] = "small",
     rounds: Annotated[int, typer.Option(help="active-learning rounds after round 0")] = 2,
     max_minutes: Annotated[
         float, typer.Option(help="soft time budget: later active-learning rounds are skipped")
     ] = 50.0,
-    stability_steps: Annotated[int, typer.Option(help="student NVT steps per stability run")] = 1000,
+    stability_steps: Annotated[
+        int, typer.Option(help="student NVT steps per stability run")
+    ] = 1000,
     install: Annotated[
         bool, typer.Option(help="copy the model and card into potentials/models/ when done")
     ] = False,
@@ -45,8 +47,14 @@ def distill_command(
         raise InputError("file not found", file=candidates, field="--candidates")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     settings = DistillSettings(
-        out=out, teacher=teacher, candidates=candidates, seed=seed, size=size,  # type: ignore[arg-type]
-        rounds=rounds, max_minutes=max_minutes, stability_steps=stability_steps,
+        out=out,
+        teacher=teacher,
+        candidates=candidates,
+        seed=seed,
+        size=size,  # type: ignore[arg-type]
+        rounds=rounds,
+        max_minutes=max_minutes,
+        stability_steps=stability_steps,
     )
     card = distill(settings, progress=lambda msg: console.print(f"[cyan]distill[/] {msg}"))
     overall = card["metrics"]["test"]["overall"]

@@ -85,8 +85,8 @@ class DistillSettings:
     max_label_force: float = 20.0  # eV/Å; configurations beyond are dropped (see keep_physical)
     phases: list[str] | None = None  # restrict to these phase labels (None: all)
     # training
-    epochs_round0: int = 60
-    epochs_per_round: int = 30
+    epochs_round0: int = 40
+    epochs_per_round: int = 20
     batch_size: int = 8
     lr: float = 0.01
     train_threads: int = 2
@@ -129,7 +129,8 @@ def load_teacher(spec: str, device: str = "cpu"):
         return load_calculator(spec, device=device, dtype="float32", cache=False)
     if spec not in ("sevennet:7net-0", "sevennet"):
         raise InputError(
-            f"teacher '{spec}' needs potentials.registry", field="teacher",
+            f"teacher '{spec}' needs potentials.registry",
+            field="teacher",
             allowed=["sevennet:7net-0", "emt"],
         )
     from sevenn.calculator import SevenNetCalculator
@@ -189,7 +190,12 @@ def distill(
     if not round0.exists():
         say(f"round 0: sampling {len(phases)} phases with the teacher")
         configs, relaxed = dd.generate_initial(
-            phases, teacher, rng, settings.md_temperatures, settings.md_steps, settings.md_every,
+            phases,
+            teacher,
+            rng,
+            settings.md_temperatures,
+            settings.md_steps,
+            settings.md_every,
             progress=lambda p: say(f"  teacher sampling {p}"),
         )
         dd.assign_ids(configs)
@@ -226,7 +232,13 @@ def distill(
         say(f"round {r}: training on {len(train)} configs (valid {len(valid)}) to epoch {epochs}")
         _set_threads(settings.train_threads)
         model_path = dt.train(
-            train, valid, out / "train", settings.name, arch, epochs, settings,
+            train,
+            valid,
+            out / "train",
+            settings.name,
+            arch,
+            epochs,
+            settings,
             e0s=dd_isolated_e0s(teacher, train, out),
         )
         _set_threads(1)
@@ -247,8 +259,14 @@ def distill(
             base = relaxed[lab].repeat(de.md_repeat(relaxed[lab], 40))
             for temp in settings.al_temperatures:
                 snaps += de.explore(
-                    base, student, temp, settings.al_steps, settings.al_every, rng,
-                    settings.al_min_distance, settings.timestep_fs,
+                    base,
+                    student,
+                    temp,
+                    settings.al_steps,
+                    settings.al_every,
+                    rng,
+                    settings.al_min_distance,
+                    settings.timestep_fs,
                 )
         labelled = [dd.label(s, teacher) for s in snaps]
         dd.assign_ids(labelled, start=1000 * (r + 1) * 100)
@@ -259,7 +277,13 @@ def distill(
     train, valid, test = splits()
     say("evaluating the student on the held-out test set")
     card = de.build_card(
-        settings, model_path, teacher, test, relaxed, lithiated, history,
+        settings,
+        model_path,
+        teacher,
+        test,
+        relaxed,
+        lithiated,
+        history,
         n_data={"train": len(train), "valid": len(valid), "test": len(test)},
         train_systems=sorted({c.info["system"] for c in train}),
         progress=say,

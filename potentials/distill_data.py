@@ -87,7 +87,9 @@ def builtin_phases() -> list[Phase]:
         "Li3Sb",
         "Li-Sb",
         _from_spacegroup(
-            "Fm-3m", (6.572,) * 3 + (90,) * 3, ["Sb", "Li", "Li"],
+            "Fm-3m",
+            (6.572,) * 3 + (90,) * 3,
+            ["Sb", "Li", "Li"],
             [[0, 0, 0], [0.5, 0.5, 0.5], [0.25, 0.25, 0.25]],
         ),
         True,
@@ -107,9 +109,7 @@ def builtin_phases() -> list[Phase]:
     add(
         "Sb",
         "Li-Sb",
-        _from_spacegroup(
-            "R-3m", (4.3084, 4.3084, 11.274, 90, 90, 120), ["Sb"], [[0, 0, 0.2335]]
-        ),
+        _from_spacegroup("R-3m", (4.3084, 4.3084, 11.274, 90, 90, 120), ["Sb"], [[0, 0, 0.2335]]),
         False,
         "A7 (R-3m), a = 4.308, c = 11.274 Å, z = 0.2335 (Barrett, Cucka & Haefner, Acta Cryst. "
         "16, 451 (1963))",
@@ -118,8 +118,9 @@ def builtin_phases() -> list[Phase]:
     add(
         "LiMg",
         "Li-Mg",
-        _from_spacegroup("Pm-3m", (3.48,) * 3 + (90,) * 3, ["Li", "Mg"], [[0, 0, 0], [0.5] * 3])
-        .repeat((2, 2, 2)),
+        _from_spacegroup(
+            "Pm-3m", (3.48,) * 3 + (90,) * 3, ["Li", "Mg"], [[0, 0, 0], [0.5] * 3]
+        ).repeat((2, 2, 2)),
         True,
         "B2-ordered LiMg on the bcc Li-Mg lattice, a = 3.48 Å (Vegard estimate for bcc Li-Mg)",
     )
@@ -130,19 +131,30 @@ def builtin_phases() -> list[Phase]:
         True,
         "bcc Li-Mg solid solution, 75 at.% Li, random on a 2x2x2 cubic cell, a = 3.46 Å",
     )
-    add("Mg", "Li-Mg", bulk("Mg", "hcp", a=3.209, c=5.211).repeat((2, 2, 1)), False,
-        "hcp, a = 3.209, c = 5.211 Å (Kittel, Intro. Solid State Physics, 8th ed.)")
+    add(
+        "Mg",
+        "Li-Mg",
+        bulk("Mg", "hcp", a=3.209, c=5.211).repeat((2, 2, 1)),
+        False,
+        "hcp, a = 3.209, c = 5.211 Å (Kittel, Intro. Solid State Physics, 8th ed.)",
+    )
     # Li-Ag
     add(
         "LiAg",
         "Li-Ag",
-        _from_spacegroup("Pm-3m", (3.168,) * 3 + (90,) * 3, ["Li", "Ag"], [[0, 0, 0], [0.5] * 3])
-        .repeat((2, 2, 2)),
+        _from_spacegroup(
+            "Pm-3m", (3.168,) * 3 + (90,) * 3, ["Li", "Ag"], [[0, 0, 0], [0.5] * 3]
+        ).repeat((2, 2, 2)),
         True,
         "B2 (CsCl-type), a = 3.168 Å (Pearson's Handbook)",
     )
-    add("Ag", "Li-Ag", bulk("Ag", "fcc", a=4.086, cubic=True).repeat((2, 1, 1)), False,
-        "fcc, a = 4.086 Å (Kittel)")
+    add(
+        "Ag",
+        "Li-Ag",
+        bulk("Ag", "fcc", a=4.086, cubic=True).repeat((2, 1, 1)),
+        False,
+        "fcc, a = 4.086 Å (Kittel)",
+    )
     # Li-Si
     add(
         "Li15Si4",
@@ -152,8 +164,13 @@ def builtin_phases() -> list[Phase]:
         "I-43d, a = 10.685 Å, Si 16c x = 0.4585, Li 12a, Li 48e (0.1184, 0.1612, 0.9573) "
         "(Obrovac & Christensen, Electrochem. Solid-State Lett. 7, A93 (2004)); primitive cell",
     )
-    add("Si", "Li-Si", bulk("Si", "diamond", a=5.431, cubic=True), False,
-        "diamond, a = 5.431 Å (Kittel)")
+    add(
+        "Si",
+        "Li-Si",
+        bulk("Si", "diamond", a=5.431, cubic=True),
+        False,
+        "diamond, a = 5.431 Å (Kittel)",
+    )
     # Li-C
     add(
         "LiC6",
@@ -178,15 +195,22 @@ def builtin_phases() -> list[Phase]:
         "graphite",
         "Li-C",
         _from_spacegroup(
-            "P6_3/mmc", (2.464, 2.464, 6.711, 90, 90, 120), ["C", "C"],
+            "P6_3/mmc",
+            (2.464, 2.464, 6.711, 90, 90, 120),
+            ["C", "C"],
             [[0, 0, 0.25], [1 / 3, 2 / 3, 0.25]],
         ).repeat((2, 2, 1)),
         False,
         "AB graphite, a = 2.464, c = 6.711 Å (Trucano & Chen, Nature 258, 136 (1975))",
     )
     # elemental Li
-    add("Li", "Li", bulk("Li", "bcc", a=3.491, cubic=True).repeat((2, 2, 2)), True,
-        "bcc, a = 3.491 Å (Kittel)")
+    add(
+        "Li",
+        "Li",
+        bulk("Li", "bcc", a=3.491, cubic=True).repeat((2, 2, 2)),
+        True,
+        "bcc, a = 3.491 Å (Kittel)",
+    )
     return phases
 
 
@@ -316,9 +340,7 @@ def md_snapshots(
     at = atoms.copy()
     at.calc = calc
     MaxwellBoltzmannDistribution(at, temperature_K=temperature_k, rng=rng)
-    dyn = Langevin(
-        at, timestep_fs * units.fs, temperature_K=temperature_k, friction=0.02, rng=rng
-    )
+    dyn = Langevin(at, timestep_fs * units.fs, temperature_K=temperature_k, friction=0.02, rng=rng)
     frames: list[Atoms] = []
     for _ in range(steps // every):
         dyn.run(every)

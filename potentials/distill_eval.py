@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import logging
@@ -36,7 +37,9 @@ def load_student(path: Path, dtype: str = "float32") -> Calculator:
     except ImportError:
         load_calculator = None
     if load_calculator is not None:
-        return load_calculator(f"mace:{Path(path).resolve()}", device="cpu", dtype=dtype, cache=False)
+        return load_calculator(
+            f"mace:{Path(path).resolve()}", device="cpu", dtype=dtype, cache=False
+        )
     import torch
     from mace.calculators import MACECalculator
 
@@ -89,11 +92,18 @@ def explore(
         if step % every == 0 or dmin < min_distance:
             snap = at.copy()
             snap.calc = None
-            snap.info = {"system": atoms.info.get("system"), "kind": f"student_md{temperature_k:.0f}K"}
+            snap.info = {
+                "system": atoms.info.get("system"),
+                "kind": f"student_md{temperature_k:.0f}K",
+            }
             frames.append(snap)
         if dmin < 1.0:  # collapsed: the labelled frames teach the student; no point going on
-            log.warning("%s at %.0f K collapsed (d_min %.2f Å)", atoms.info.get("system"),
-                        temperature_k, dmin)
+            log.warning(
+                "%s at %.0f K collapsed (d_min %.2f Å)",
+                atoms.info.get("system"),
+                temperature_k,
+                dmin,
+            )
             break
     return frames
 
@@ -197,10 +207,8 @@ def stability_run(
 def _versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for dist in ("mace-torch", "torch", "e3nn", "sevenn", "ase", "ilscreen"):
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            pass
     return out
 
 
@@ -211,7 +219,9 @@ def _teacher_license(spec: str) -> str:
     except metadata.PackageNotFoundError:
         return "unknown"
     classifiers = [c for c in meta.get_all("Classifier") or [] if c.startswith("License")]
-    return (meta.get("License-Expression") or (classifiers[0] if classifiers else "unknown")).strip()
+    return (
+        meta.get("License-Expression") or (classifiers[0] if classifiers else "unknown")
+    ).strip()
 
 
 def build_card(
@@ -246,7 +256,8 @@ def build_card(
             "student_atom_steps_per_s": round(s_speed, 1),
             "teacher_atom_steps_per_s": round(t_speed, 1),
             "speedup_vs_teacher": round(s_speed / t_speed, 2),
-            "system": f"Li3Sb 2x2x2, one Li vacancy ({len(cell)} atoms), NVT {settings.timestep_fs} fs",
+            "system": f"Li3Sb 2x2x2, one Li vacancy ({len(cell)} atoms), "
+            f"NVT {settings.timestep_fs} fs",
             "device": "cpu",
             "torch_threads": torch.get_num_threads(),
             "student_dtype": settings.dtype,
@@ -265,8 +276,14 @@ def build_card(
             for temp in settings.stability_temperatures:
                 say(f"stability: {lab} ({len(cell)} atoms) at {temp:.0f} K")
                 stability.append(
-                    stability_run(cell, student, temp, settings.stability_steps,
-                                  settings.timestep_fs, settings.seed)
+                    stability_run(
+                        cell,
+                        student,
+                        temp,
+                        settings.stability_steps,
+                        settings.timestep_fs,
+                        settings.seed,
+                    )
                 )
 
     counts: dict[str, int] = {}
@@ -289,7 +306,11 @@ def build_card(
             else settings.teacher,
             "license": teacher_license,
         },
-        "architecture": {"model": "MACE", "pair_repulsion": "ZBL", **settings.architecture()},
+        "architecture": {
+            "model": "ScaleShiftMACE",
+            "pair_repulsion": "ZBL",
+            **settings.architecture(),
+        },
         "data": {
             "seed": settings.seed,
             "n_configs": n_data,
@@ -298,14 +319,19 @@ def build_card(
             "per data round, seeded",
             "recipe": {
                 "round0": "teacher FIRE relaxation (positions + cell, <= 40 steps) of each phase; "
-                "strains -4, -2, +2, +5 % and two random shears; rattles 0.03-0.20 Å; two compressed "
-                "cells (-6 %, -10 %) with 0.25/0.30 Å rattles; two single-vacancy rattled cells; "
-                f"teacher Langevin MD from Maxwell-Boltzmann velocities at {settings.md_temperatures} K"
-                f", {settings.md_steps} steps x 2 fs, snapshot every {settings.md_every}",
+                "strains -4, -2, +2, +5 % and two random shears; rattles 0.03-0.20 Å; "
+                "two compressed cells (-6 %, -10 %) with 0.25/0.30 Å rattles; "
+                "two single-vacancy rattled cells; "
+                "teacher Langevin MD (weak friction) from Maxwell-Boltzmann velocities at "
+                f"{settings.md_temperatures} K, {settings.md_steps} steps x 2 fs, "
+                f"snapshot every {settings.md_every}; labels with max |F| > "
+                f"{settings.max_label_force} eV/Å dropped",
                 "active_learning": f"{settings.rounds} rounds: student Bussi NVT at "
-                f"{settings.al_temperatures} K, {settings.al_steps} steps x {settings.timestep_fs} fs "
+                f"{settings.al_temperatures} K, {settings.al_steps} steps x "
+                f"{settings.timestep_fs} fs "
                 f"on >= 40-atom supercells of every lithiated phase; snapshots every "
-                f"{settings.al_every} steps plus any frame with d_min < {settings.al_min_distance} Å;"
+                f"{settings.al_every} steps plus any frame with d_min < "
+                f"{settings.al_min_distance} Å;"
                 " all relabelled by the teacher",
                 "labels": "teacher energy, forces, stress (9 components, eV/Å^3)",
                 "E0s": "teacher energies of isolated atoms",
@@ -316,8 +342,11 @@ def build_card(
             },
             "test_configs_per_system": counts,
         },
-        "training": {"history": history, "trainer": "mace.cli.run_train (EMA, AMSGrad, "
-                     "ReduceLROnPlateau), loss = stress (E 1, F 100, S 10)"},
+        "training": {
+            "history": history,
+            "trainer": "mace.cli.run_train (EMA, AMSGrad, "
+            "ReduceLROnPlateau), loss = stress (E 1, F 100, S 10)",
+        },
         "metrics": metrics,
         "speed": speed,
         "stability": stability,
@@ -354,9 +383,13 @@ def card_markdown(card: dict[str, Any]) -> str:
         "",
     ]
     lines += [f"- **{k}**: {v}" for k, v in card["data"]["recipe"].items()]
-    lines += ["", "## Held-out test errors vs teacher", "",
-              "| system | n | energy MAE (meV/atom) | force MAE (meV/Å) | stress MAE (GPa) |",
-              "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Held-out test errors vs teacher",
+        "",
+        "| system | n | energy MAE (meV/atom) | force MAE (meV/Å) | stress MAE (GPa) |",
+        "|---|---|---|---|---|",
+    ]
     test = card["metrics"]["test"]
     for name, m in [*test["per_system"].items(), ("**all**", test["overall"])]:
         lines.append(
@@ -373,17 +406,30 @@ def card_markdown(card: dict[str, Any]) -> str:
         )
     else:
         lines.append("not measured")
-    lines += ["", "## MD stability (student NVT)", "",
-              "| phase | atoms | T (K) | ps | d_min (Å) | <T> 2nd half (K) | σ_T (K) | stable |",
-              "|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## MD stability (student NVT)",
+        "",
+        "| phase | atoms | T (K) | ps | d_min (Å) | <T> 2nd half (K) | σ_T (K) | stable |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in card.get("stability") or []:
         lines.append(
             f"| {r['phase']} | {r['n_atoms']} | {r['temperature_K']:.0f} | {r['duration_ps']} | "
             f"{r['min_distance_A']} | {r['mean_T_K_second_half']} | {r['std_T_K_second_half']} | "
             f"{'yes' if r['stable'] else '**no**'} |"
         )
-    lines += ["", "Stable: d_min > 1.5 Å and mean T within 5 % of target.", "",
-              "## License", "", card["license"], "", card["license_notes"], ""]
+    lines += [
+        "",
+        "Stable: d_min > 1.5 Å and mean T within 5 % of target.",
+        "",
+        "## License",
+        "",
+        card["license"],
+        "",
+        card["license_notes"],
+        "",
+    ]
     if card.get("notes"):
         lines += ["## Notes", "", *[f"- {n}" for n in card["notes"]], ""]
     return "\n".join(lines)

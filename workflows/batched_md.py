@@ -511,7 +511,7 @@ def run_nvt_batched(
         try:
             if resumed_from is None and is_frame(step):
                 record()
-            with _progress(progress, total_steps, "batched NVT") as bar:
+            with _progress(progress) as bar:
                 task = (
                     bar.add_task(f"batched NVT ({n_sys} runs)", total=total_steps, completed=step)
                     if bar

@@ -38,11 +38,15 @@ def screen(
     quiet: Annotated[bool, typer.Option(help="no per-job log lines")] = False,
 ) -> None:
     """Relax every phase, run NVT MD at each temperature, rank by the three IL criteria."""
+    import warnings
+
     from rich.logging import RichHandler
 
     from screening.query import rich_table
     from workflows.screen import plan_screen, run_screen
 
+    # jobflow's run_locally uses monty's deprecated ``cd``; not the user's concern
+    warnings.filterwarnings("ignore", category=FutureWarning, module="jobflow")
     logging.basicConfig(
         level=logging.WARNING if quiet else logging.INFO,
         format="%(message)s",

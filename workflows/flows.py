@@ -84,7 +84,7 @@ class ScreeningFlowMaker(Maker):
                 if {e.symbol for e in cand.structure.composition.elements} <= set(system.elements)
             ]
             thermo = system_thermo(
-                [*refs, *energies[system.name]],
+                [e.output for e in (*refs, *energies[system.name])],
                 plot_dir=str(work / "plots" / system.name),
                 provenance=prov,
             )

@@ -219,9 +219,10 @@ def rank_and_store(
             update = {"status": "failed", "reason": f"no relaxed energy for phase {cand.phase}"}
         else:
             update["thermo"] = ThermoSummary.from_phase(sysres.thermo, label)
+        # literature entries are keyed by compound ("LiMg"), phases may carry a structure suffix
         update["electronic"] = assess_electronic(
             label or cand.phase,
-            formula=cand.formula,
+            formula=(label or cand.phase).split("-")[0],
             max_small_gap_eV=thresholds.get("max_band_gap_eV", 0.5),
         )
         joined.append(cand.model_copy(update=update))

@@ -229,7 +229,7 @@ def _fresh_forces_energy(atoms: Any) -> tuple[np.ndarray, float]:
     return forces, float(energy)
 
 
-def _progress(enabled: bool, total: int, description: str):
+def _progress(enabled: bool) -> Any:
     """A rich progress bar (or a no-op stand-in) advanced once per MD step."""
     from contextlib import nullcontext
 
@@ -462,12 +462,9 @@ def run_nvt(
     try:
         if resumed_from is None and is_frame(step):
             record()
-        with _progress(progress, total_steps, candidate_id or traj_path.stem) as bar:
-            task = (
-                bar.add_task(f"NVT {temperature_K:g} K", total=total_steps, completed=step)
-                if (bar)
-                else None
-            )
+        with _progress(progress) as bar:
+            label = f"NVT {candidate_id or traj_path.stem} {temperature_K:g} K"
+            task = bar.add_task(label, total=total_steps, completed=step) if bar else None
             while step < total_steps:
                 prev = atoms.positions.copy()
                 dyn.step()

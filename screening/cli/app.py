@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 from rich.console import Console
 
@@ -12,5 +14,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
+# Tables are wide (ids, criteria, provenance): when piped or captured, do not wrap them at 80.
+console = Console(width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True)

@@ -11,13 +11,27 @@ from ase.build import bulk
 
 from potentials.cards import sha256_file
 from potentials.distill import DistillSettings, distill
-from potentials.distill_data import Phase, split
+from potentials.distill_data import ENERGY_KEY, FORCES_KEY, Phase, keep_physical, label, split
+from potentials.distill_eval import explore, load_student
 
 MODELS = Path(__file__).resolve().parents[2] / "potentials" / "models"
 SHIPPED = MODELS / "ilscreen-li-alloys.model"
 REQUIRED_KEYS = {
-    "name", "file", "sha256", "teacher", "teacher_info", "architecture", "data", "metrics",
-    "speed", "stability", "license", "license_notes", "settings", "dtype", "elements",
+    "name",
+    "file",
+    "sha256",
+    "teacher",
+    "teacher_info",
+    "architecture",
+    "data",
+    "metrics",
+    "speed",
+    "stability",
+    "license",
+    "license_notes",
+    "settings",
+    "dtype",
+    "elements",
 }
 
 
@@ -47,32 +61,45 @@ def test_split_is_by_configuration_and_seeded() -> None:
         assert {c.info["system"] for c in part} == {"A", "B"}
 
 
-def test_tiny_distillation_end_to_end(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """One tiny distillation (EMT teacher, 4-channel MACE, 2 epochs), shared by the tests below."""
+    out = tmp_path_factory.mktemp("distill") / "run"
     settings = DistillSettings(
-        out=tmp_path / "run", teacher="emt", size="tiny", rounds=1, seed=3,
-        md_temperatures=(600.0,), md_steps=10, md_every=5,
-        al_temperatures=(900.0,), al_steps=20, al_every=10,
-        epochs_round0=2, epochs_per_round=1, batch_size=4, train_threads=1,
-        stability_temperatures=(900.0,), stability_steps=20, evaluate_speed=False,
+        out=out,
+        teacher="emt",
+        size="tiny",
+        rounds=0,
+        seed=3,
+        md_temperatures=(600.0,),
+        md_steps=10,
+        md_every=5,
+        epochs_round0=2,
+        batch_size=4,
+        train_threads=1,
+        stability_temperatures=(900.0,),
+        stability_steps=20,
+        evaluate_speed=False,
         stability_phases=None,
         name="tiny",
     )
-    card = distill(settings, phases=_tiny_phases())
-    model = tmp_path / "run" / "train" / "tiny.model"
+    return out, distill(settings, phases=_tiny_phases())
+
+
+def test_tiny_distillation_end_to_end(tiny_run: tuple[Path, dict]) -> None:
+    out, card = tiny_run
+    model = out / "train" / "tiny.model"
     assert model.exists()
-    on_disk = json.loads((tmp_path / "run" / "train" / "tiny.card.json").read_text())
-    assert REQUIRED_KEYS <= on_disk.keys()
+    on_disk = json.loads((out / "train" / "tiny.card.json").read_text())
+    assert on_disk.keys() >= REQUIRED_KEYS
     assert on_disk["sha256"] == sha256_file(model) == card["sha256"]
     per = on_disk["metrics"]["test"]["per_system"]
     assert set(per) == {"CuAg", "Ag"}
     for m in per.values():
         assert np.isfinite(m["force_mae_meV_per_A"]) and m["n_configs"] >= 1
-    assert (tmp_path / "run" / "train" / "tiny.card.md").read_text().startswith("# Model card")
-    # two data rounds: teacher sampling + labelled student-MD snapshots
-    assert (tmp_path / "run" / "data" / "round1.extxyz").exists()
+    assert (out / "train" / "tiny.card.md").read_text().startswith("# Model card")
     assert on_disk["stability"] and on_disk["stability"][0]["phase"] == "CuAg"
-
-    from potentials.distill_eval import load_student
+    assert on_disk["elements"] == ["Ag", "Cu"]
 
     at = bulk("CuAg", "cesiumchloride", a=3.1).repeat((2, 2, 2))
     at.rattle(0.05, seed=0)
@@ -84,11 +111,27 @@ def test_tiny_distillation_end_to_end(tmp_path: Path) -> None:
     assert np.abs(forces.sum(axis=0)).max() < 1e-3
 
 
+def test_active_learning_snapshots_are_labelled(tiny_run: tuple[Path, dict]) -> None:
+    """Student MD exploration → teacher labels, the data of one active-learning round."""
+    from ase.calculators.emt import EMT
+
+    out, _ = tiny_run
+    student = load_student(out / "train" / "tiny.model", "float32")
+    base = bulk("CuAg", "cesiumchloride", a=3.1).repeat((2, 2, 2))
+    base.info["system"] = "CuAg"
+    snaps = explore(base, student, 900.0, 20, 10, np.random.default_rng(0), min_distance=1.7)
+    assert len(snaps) == 2 and all(s.info["system"] == "CuAg" for s in snaps)
+    labelled = [label(s, EMT()) for s in snaps]
+    assert all(np.isfinite(s.info[ENERGY_KEY]) for s in labelled)
+    assert labelled[0].arrays[FORCES_KEY].shape == (16, 3)
+    assert keep_physical(labelled) == labelled  # thermal snapshots are physical
+
+
 def test_shipped_model_card_matches_file() -> None:
     if not SHIPPED.exists():
         pytest.skip("shipped model not built yet")
     card = json.loads((MODELS / "ilscreen-li-alloys.card.json").read_text())
-    assert REQUIRED_KEYS <= card.keys()
+    assert card.keys() >= REQUIRED_KEYS
     assert card["sha256"] == sha256_file(SHIPPED)
     assert card["file"] == SHIPPED.name
     per = card["metrics"]["test"]["per_system"]
@@ -96,4 +139,14 @@ def test_shipped_model_card_matches_file() -> None:
         assert system in per
         assert per[system]["force_mae_meV_per_A"] >= 0.0  # recorded (data, not a quality gate)
     assert card["speed"]["speedup_vs_teacher"] > 0
+
+
+def test_cli_distill_is_registered() -> None:
+    from typer.testing import CliRunner
+
+    from screening.cli import app
+
+    result = CliRunner().invoke(app, ["potentials", "distill", "--help"])
+    assert result.exit_code == 0
+    assert "--teacher" in result.output and "--rounds" in result.output
     assert (MODELS / "ilscreen-li-alloys.card.md").exists()

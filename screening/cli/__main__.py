@@ -1,0 +1,5 @@
+"""``python -m screening.cli`` is ``ilscreen``."""
+
+from screening.cli import main
+
+main()
