@@ -71,7 +71,7 @@ class DistillSettings:
     candidates: Path | None = None
     seed: int = 0
     size: Size = "small"
-    rounds: int = 2
+    rounds: int = 1
     max_minutes: float = 50.0
     name: str = "ilscreen-li-alloys"
     # data recipe
@@ -83,19 +83,22 @@ class DistillSettings:
     al_every: int = 60
     al_min_distance: float = 1.7
     max_label_force: float = 20.0  # eV/Å; configurations beyond are dropped (see keep_physical)
+    # "builtin": the phase table of distill_data (the shipped model's recipe); "campaign": the
+    # ordered phases of screening's phase library (screening/data/phases.yaml)
+    phase_source: Literal["builtin", "campaign"] = "builtin"
     phases: list[str] | None = None  # restrict to these phase labels (None: all)
     # training
-    epochs_round0: int = 40
-    epochs_per_round: int = 20
-    batch_size: int = 8
+    epochs_round0: int = 20
+    epochs_per_round: int = 10
+    batch_size: int = 16
     lr: float = 0.01
-    train_threads: int = 2
+    train_threads: int = 1
     dtype: Literal["float32", "float64"] = "float32"
     # evaluation
     stability_temperatures: tuple[float, ...] = (900.0, 1100.0)
     # one lithiated phase per chemical system (None: every lithiated phase)
     stability_phases: tuple[str, ...] | None = ("Li3Sb", "LiMg", "LiAg", "Li15Si4", "LiC6")
-    stability_steps: int = 1000
+    stability_steps: int = 600
     timestep_fs: float = 2.0
     speed_steps: int = 20
     evaluate_speed: bool = True
@@ -142,7 +145,20 @@ def select_phases(settings: DistillSettings):
     """Phases to sample: the campaign's when available (or from ``candidates``), else built-in."""
     from potentials import distill_data as dd
 
-    phases = dd.campaign_phases() or dd.builtin_phases()
+    if settings.phase_source == "campaign":
+        phases = dd.campaign_phases()
+        if phases is None:
+            raise InputError(
+                "screening.structures is not available", field="phase_source", allowed=["builtin"]
+            )
+    elif settings.phase_source == "builtin":
+        phases = dd.builtin_phases()
+    else:
+        raise InputError(
+            f"unknown phase source '{settings.phase_source}'",
+            field="phase_source",
+            allowed=["builtin", "campaign"],
+        )
     if settings.phases:
         known = {p.label for p in phases}
         bad = [p for p in settings.phases if p not in known]

@@ -227,16 +227,49 @@ def _li15si4_primitive() -> Atoms:
     return AseAtomsAdaptor.get_atoms(struct.get_primitive_structure())
 
 
+def library_phases(names: Sequence[str] | None = None, max_atoms: int = 64) -> list[Phase]:
+    """Ordered phases of the campaign's phase library (:mod:`screening.structures`), in cells of at
+    most ``max_atoms`` atoms (primitive cell when the conventional one is larger; phases whose
+    primitive cell is still larger are skipped). Disordered (partial-occupancy) entries are skipped.
+    """
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    from screening import structures
+
+    library = structures.load_phase_library()
+    out: list[Phase] = []
+    for name, entry in library.items():
+        if (names is not None and name not in names) or entry.disordered or entry.sites is None:
+            continue
+        struct = structures.build_structure(entry)
+        if len(struct) > max_atoms:
+            struct = struct.get_primitive_structure()
+        if len(struct) > max_atoms:
+            log.info("skipping %s: %d atoms > %d", name, len(struct), max_atoms)
+            continue
+        atoms = AseAtomsAdaptor.get_atoms(struct)
+        rep = [1, 1, 1]
+        while len(atoms) * rep[0] * rep[1] * rep[2] < 8:  # tiny cells: too few distinct neighbours
+            lengths = atoms.cell.lengths() * rep
+            rep[int(np.argmin(lengths))] += 1
+        atoms = atoms.repeat(rep)
+        atoms.info["system"] = name
+        elements = sorted(set(atoms.get_chemical_symbols()))
+        system = (
+            "-".join(["Li", *[e for e in elements if e != "Li"]])
+            if "Li" in elements
+            else (elements[0])
+        )
+        out.append(Phase(name, system, atoms, "Li" in elements, entry.citation))
+    return out
+
+
 def campaign_phases() -> list[Phase] | None:
-    """Phases from :mod:`screening.structures` when the campaign module provides them, else None."""
+    """Phases of the campaign's phase library; None when :mod:`screening.structures` is absent."""
     try:
-        from screening import structures  # type: ignore[attr-defined]
+        return library_phases()
     except ImportError:
         return None
-    getter = getattr(structures, "distillation_phases", None)
-    if getter is None:
-        return None
-    return list(getter())
 
 
 def min_distance(atoms: Atoms) -> float:

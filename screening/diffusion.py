@@ -12,7 +12,6 @@ kinisi's Bayesian regression.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy.fft import irfft, next_fast_len, rfft
 
 from screening.errors import InputError
+from screening.hashing import file_sha256
 from screening.units import (
     A2_PER_FS_TO_CM2_PER_S,
     ANGSTROM3_TO_CM3,
@@ -558,15 +558,6 @@ class LoadedTrajectory:
     source: TrajectorySource
 
 
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file's content."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def unwrap_fractional(frac: np.ndarray, lattices: np.ndarray) -> np.ndarray:
     """Unwrapped Cartesian positions from wrapped fractional coordinates (n_frames, n_atoms, 3).
 
@@ -648,7 +639,7 @@ def load_vasp_trajectory(
         cell=lattices,
         time_fs=time_fs,
         temperature_K=temperature,
-        source=TrajectorySource(path=str(path.resolve()), sha256=sha256_file(path), format=fmt),
+        source=TrajectorySource(path=str(path.resolve()), sha256=file_sha256(path), format=fmt),
     )
 
 
@@ -673,7 +664,7 @@ def load_trajectory_file(
             time_fs=np.asarray(traj.time_fs, dtype=np.float64),
             temperature_K=None if target is None else float(target),
             source=TrajectorySource(
-                path=str(path.resolve()), sha256=sha256_file(path), format="ilscreen-h5"
+                path=str(path.resolve()), sha256=file_sha256(path), format="ilscreen-h5"
             ),
         )
     return load_vasp_trajectory(path, timestep_fs, stride)

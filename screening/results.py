@@ -17,18 +17,16 @@ Building a candidate document (what the workflow passes in)::
 
 from __future__ import annotations
 
-import hashlib
-import json
 import platform
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from importlib import metadata
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from screening.electronic import ElectronicAssessment, ElectronicClass
+from screening.hashing import settings_hash
 from screening.ranking import CriterionResult, RankingInput, RankingThresholds, rank
 from screening.thermo import PhaseThermo, SystemThermo
 
@@ -49,21 +47,6 @@ TRACKED_PACKAGES = (
     "kinisi",
     "pymatgen-analysis-diffusion",
 )
-
-
-def settings_hash(settings: Mapping[str, Any]) -> str:
-    """sha256 of the canonical JSON of ``settings`` (sorted keys): same inputs → same hash."""
-    blob = json.dumps(settings, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
-
-
-def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    """sha256 of a file, read in chunks (trajectories can be GBs)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def package_versions(names: Iterable[str] = TRACKED_PACKAGES) -> dict[str, str]:

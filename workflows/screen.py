@@ -15,7 +15,8 @@ from pathlib import Path
 
 from screening.campaign import Campaign, load_campaign
 from screening.candidates import Candidate, generate_candidates
-from screening.results import CandidateResult, Provenance, settings_hash
+from screening.hashing import settings_hash
+from screening.results import CandidateResult, Provenance
 from screening.store import ResultsStore
 
 log = logging.getLogger(__name__)

@@ -12,6 +12,7 @@ import pytest
 
 from screening.electronic import assess_electronic
 from screening.errors import InputError
+from screening.hashing import file_sha256, settings_hash
 from screening.results import (
     ArrheniusSummary,
     CandidateResult,
@@ -21,8 +22,6 @@ from screening.results import (
     ThermoSummary,
     TransportPoint,
     apply_ranking,
-    file_sha256,
-    settings_hash,
 )
 from screening.store import ResultsStore
 from screening.thermo import PhaseEnergy, build_system_thermo

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from potentials.registry import DEFAULT_SPEC, describe
-from screening.diffusion import sha256_file
+from screening.hashing import file_sha256
 from workflows.screen import plan_screen, run_screen, stored_results
 
 MINI = Path(__file__).parent / "data" / "mini_campaign.yaml"
@@ -58,7 +58,7 @@ def test_every_candidate_ranked_with_thermo_transport_and_provenance(screened) -
         for t in d.transport:
             # trajectories are files referenced by path + checksum, never embedded
             assert Path(t.trajectory_path).is_file()
-            assert sha256_file(t.trajectory_path) == t.trajectory_sha256
+            assert file_sha256(t.trajectory_path) == t.trajectory_sha256
 
 
 def test_li3sb_voltage_and_formation_energy_are_physical(screened) -> None:
