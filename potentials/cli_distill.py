@@ -25,11 +25,11 @@ def distill_command(
     ] = Path("distill_out"),
     seed: Annotated[int, typer.Option(help="seed for sampling, splits and training")] = 0,
     size: Annotated[str, typer.Option(help="student size: small | tiny")] = "small",
-    rounds: Annotated[int, typer.Option(help="active-learning rounds after round 0")] = 1,
+    rounds: Annotated[int, typer.Option(help="active-learning rounds after round 0")] = 2,
     max_minutes: Annotated[
         float, typer.Option(help="soft time budget: later active-learning rounds are skipped")
     ] = 50.0,
-    stability_steps: Annotated[int, typer.Option(help="student NVT steps per stability run")] = 600,
+    stability_steps: Annotated[int, typer.Option(help="student NVT steps per stability run")] = 1000,
     install: Annotated[
         bool, typer.Option(help="copy the model and card into potentials/models/ when done")
     ] = False,

@@ -71,7 +71,7 @@ class DistillSettings:
     candidates: Path | None = None
     seed: int = 0
     size: Size = "small"
-    rounds: int = 1
+    rounds: int = 2
     max_minutes: float = 50.0
     name: str = "ilscreen-li-alloys"
     # data recipe
@@ -88,21 +88,26 @@ class DistillSettings:
     phase_source: Literal["builtin", "campaign"] = "builtin"
     phases: list[str] | None = None  # restrict to these phase labels (None: all)
     # training
-    epochs_round0: int = 20
-    epochs_per_round: int = 10
+    epochs_round0: int = 60
+    epochs_per_round: int = 70
     batch_size: int = 16
     lr: float = 0.01
     train_threads: int = 1
     dtype: Literal["float32", "float64"] = "float32"
+    # "average": per-element least-squares reference energies (mace --E0s average), which absorb
+    # the element-dependent cohesive energy; "isolated": teacher energies of isolated atoms
+    e0s: Literal["average", "isolated"] = "average"
     # evaluation
     stability_temperatures: tuple[float, ...] = (900.0, 1100.0)
     # one lithiated phase per chemical system (None: every lithiated phase)
     stability_phases: tuple[str, ...] | None = ("Li3Sb", "LiMg", "LiAg", "Li15Si4", "LiC6")
-    stability_steps: int = 600
+    stability_steps: int = 1000
     timestep_fs: float = 2.0
     speed_steps: int = 20
     evaluate_speed: bool = True
     evaluate_stability: bool = True
+    # also test on ordered phases of screening's phase library that are not in the training data
+    evaluate_transfer: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
     def architecture(self) -> dict[str, Any]:
@@ -255,7 +260,7 @@ def distill(
             arch,
             epochs,
             settings,
-            e0s=dd_isolated_e0s(teacher, train, out),
+            e0s=dd_isolated_e0s(teacher, train, out) if settings.e0s == "isolated" else None,
         )
         _set_threads(1)
         history.append({"round": r, "n_train": len(train), "n_valid": len(valid), "epochs": epochs})
@@ -305,9 +310,40 @@ def distill(
         progress=say,
     )
     card["data"]["dropped_unphysical_per_round"] = dropped
+    if settings.evaluate_transfer:
+        unseen = _unseen_library_phases(relaxed)
+        if unseen:
+            say(f"transfer check on {len(unseen)} library phases not in the training data")
+            card["metrics"]["transfer_unseen_phases"] = de.transfer_errors(
+                de.load_student(model_path, settings.dtype),
+                teacher,
+                unseen,
+                np.random.default_rng([settings.seed, 999]),
+            )
     card["wall_time_min"] = round((time.monotonic() - t_start) / 60.0, 1)
     de.write_card(card, model_path)
     return card
+
+
+def _unseen_library_phases(relaxed: dict[str, Any]) -> list[Any]:
+    """Ordered library phases whose formula (reduced) is not among the trained phases, plus the
+    library's Li2Sb (the built-in table only has an antifluorite surrogate)."""
+    from ase import Atoms
+
+    from potentials import distill_data as dd
+
+    try:
+        library = dd.library_phases()
+    except ImportError:
+        return []
+    trained = {Atoms(a).get_chemical_formula(empirical=True) for a in relaxed.values()}
+    elements = {s for a in relaxed.values() for s in a.get_chemical_symbols()}
+    return [
+        p
+        for p in library
+        if set(p.atoms.get_chemical_symbols()) <= elements
+        and (p.atoms.get_chemical_formula(empirical=True) not in trained or p.label == "Li2Sb")
+    ]
 
 
 def dd_isolated_e0s(teacher, train, out: Path) -> dict[int, float]:

@@ -334,7 +334,9 @@ def build_card(
                 f"{settings.al_min_distance} Å;"
                 " all relabelled by the teacher",
                 "labels": "teacher energy, forces, stress (9 components, eV/Å^3)",
-                "E0s": "teacher energies of isolated atoms",
+                "E0s": "per-element least-squares average (mace --E0s average)"
+                if settings.e0s == "average"
+                else "teacher energies of isolated atoms",
             },
             "phases": {
                 lab: {"formula": a.get_chemical_formula(), "n_atoms": len(a)}
@@ -345,7 +347,7 @@ def build_card(
         "training": {
             "history": history,
             "trainer": "mace.cli.run_train (EMA, AMSGrad, "
-            "ReduceLROnPlateau), loss = stress (E 1, F 100, S 10)",
+            "ReduceLROnPlateau), loss = stress (E 10, F 100, S 10)",
         },
         "metrics": metrics,
         "speed": speed,
@@ -445,3 +447,23 @@ def write_card(card: dict[str, Any], model_path: Path) -> tuple[Path, Path]:
         tmp.write_text(text)
         tmp.replace(path)
     return paths
+
+
+def transfer_errors(
+    student: Calculator,
+    teacher: Calculator,
+    phases: Sequence[dd.Phase],
+    rng: np.random.Generator,
+    rattles: Sequence[float] = (0.05, 0.1, 0.15),
+) -> dict[str, Any]:
+    """Student-vs-teacher errors on phases the student was *not* trained on (rattled cells)."""
+    configs = []
+    for phase in phases:
+        for sigma in rattles:
+            at = phase.atoms.copy()
+            at.set_cell(np.array(at.cell) * (1 + rng.uniform(-0.02, 0.02)), scale_atoms=True)
+            at.rattle(sigma, seed=int(rng.integers(1 << 31)))
+            lab = dd.label(at, teacher)
+            lab.info["system"] = phase.label
+            configs.append(lab)
+    return test_errors(configs, student)

@@ -39,7 +39,7 @@ def mace_arguments(
     arch: dict[str, Any],
     epochs: int,
     settings: DistillSettings,
-    e0s: dict[int, float],
+    e0s: dict[int, float] | None,
     restart: bool,
 ) -> list[str]:
     """Command-line arguments for ``mace.cli.run_train``."""
@@ -51,7 +51,7 @@ def mace_arguments(
         f"--train_file={train_file}",
         f"--valid_file={valid_file}",
         # a Python dict literal with integer keys (mace reads it with ast.literal_eval)
-        "--E0s=" + repr({int(k): float(v) for k, v in e0s.items()}),
+        "--E0s=" + (repr({int(k): float(v) for k, v in e0s.items()}) if e0s else "average"),
         "--model=ScaleShiftMACE",  # shift = mean interaction energy: faster convergence
         # ZBL short-range repulsion: physically correct wall at short distances, so the student
         # cannot collapse atoms where the training data are sparse (earlier MD failures)
@@ -70,7 +70,7 @@ def mace_arguments(
         f"--stress_key={dd.STRESS_KEY}",
         "--loss=stress",
         "--compute_stress=True",
-        "--energy_weight=1.0",
+        "--energy_weight=10.0",
         "--forces_weight=100.0",
         "--stress_weight=10.0",
         f"--batch_size={settings.batch_size}",
@@ -101,7 +101,7 @@ def train(
     arch: dict[str, Any],
     epochs: int,
     settings: DistillSettings,
-    e0s: dict[int, float],
+    e0s: dict[int, float] | None,
 ) -> Path:
     """Train (or continue training) the student; returns the path of the saved ``.model``."""
     work = Path(work)

@@ -2,7 +2,7 @@
 
 Every MD engine in ``workflows`` (ASE, torch-sim) writes this format and every analysis in
 ``screening`` reads it with :func:`read_trajectory`; trajectories live in files, never inside
-database documents, and are referenced by path + :func:`file_sha256`.
+database documents, and are referenced by path + :func:`screening.hashing.file_sha256`.
 
 Layout (one file = one system at one temperature, production frames only)::
 
@@ -25,13 +25,13 @@ Layout (one file = one system at one temperature, production frames only)::
                                                     the total energy (Langevin)
 
 All per-frame datasets are chunked and resizable along axis 0. :class:`TrajectoryWriter` appends
-frames; opening an existing file with ``resume_step=s`` first truncates it to the frames with
-``step <= s`` (the checkpoint's step), so a resumed run never duplicates frames.
+frames (buffered; the file is open only while a flush writes them, so a killed run leaves a
+readable file); opening an existing file with ``resume_step=s`` first truncates it to the frames
+with ``step <= s`` (the checkpoint's step), so a resumed run never duplicates frames.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,15 +111,6 @@ class Trajectory:
         return np.einsum("fij,fjk->fik", frac, self.cell)
 
 
-def file_sha256(path: str | Path, chunk_size: int = 1 << 20) -> str:
-    """Hex sha256 of a file (for provenance references to trajectory / model files)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk_size):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _attr_value(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.decode()
@@ -174,7 +165,10 @@ class TrajectoryWriter:
     ``resume_step=None`` creates a fresh file (an existing one is replaced). ``resume_step=s``
     re-opens an existing file and truncates it to the frames with ``step <= s``; the file's
     attributes must match ``attrs`` (same run), else InputError.
-    Use as a context manager; :meth:`flush` makes everything written so far durable.
+
+    Frames are buffered in memory and written by :meth:`flush` (the engines flush right before
+    each checkpoint), which opens the file, appends, and closes it again: between flushes the
+    HDF5 file is closed, so a process killed at any moment (even SIGKILL) leaves a readable file.
     """
 
     def __init__(
@@ -191,14 +185,19 @@ class TrajectoryWriter:
         if missing:
             raise ValueError(f"trajectory attrs missing {missing}")
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._buffer: list[dict[str, Any]] = []
+        self._pending_attrs: dict[str, Any] = {}
         if resume_step is None or not self.path.exists():
-            self._h5 = self._create(numbers, attrs)
+            self._create(numbers, attrs)
         else:
-            self._h5 = h5py.File(self.path, "r+")
-            self._check_same_run(numbers, attrs)
-            self.truncate_after(resume_step)
+            with h5py.File(self.path, "r+") as h5:
+                self._check_same_run(h5, numbers, attrs)
+                self._truncate(h5, resume_step)
+        with h5py.File(self.path, "r") as h5:
+            self._n_disk = int(h5["step"].shape[0])
+            self._last_step = int(h5["step"][-1]) if self._n_disk else None
 
-    def _create(self, numbers: np.ndarray, attrs: dict[str, Any]) -> h5py.File:
+    def _create(self, numbers: np.ndarray, attrs: dict[str, Any]) -> None:
         # Build the empty file under a temporary name, then rename: never a half-made file.
         tmp = self.path.with_name(self.path.name + ".tmp")
         n_atoms = len(numbers)
@@ -208,7 +207,7 @@ class TrajectoryWriter:
             for key, value in attrs.items():
                 h5.attrs[key] = value
             h5.create_dataset("numbers", data=numbers)
-            chunk = max(1, min(256, 2_000_000 // max(1, 24 * n_atoms)))
+            chunk = max(1, min(64, 1_000_000 // max(1, 24 * n_atoms)))  # ≲1 MB chunks
             h5.create_dataset(
                 "positions",
                 shape=(0, n_atoms, 3),
@@ -223,45 +222,38 @@ class TrajectoryWriter:
             for name in _SCALAR_FRAME_SETS:
                 h5.create_dataset(name, shape=(0,), maxshape=(None,), dtype="f8", chunks=(1024,))
         os.replace(tmp, self.path)
-        return h5py.File(self.path, "r+")
 
-    def _check_same_run(self, numbers: np.ndarray, attrs: dict[str, Any]) -> None:
-        h5 = self._h5
+    def _check_same_run(self, h5: h5py.File, numbers: np.ndarray, attrs: dict[str, Any]) -> None:
         if h5.attrs.get("format") != FORMAT:
-            h5.close()
             raise InputError("cannot resume: not an ilscreen-traj/1 file", file=self.path)
         if not np.array_equal(h5["numbers"][()], numbers):
-            h5.close()
             raise InputError("cannot resume: different atoms in trajectory", file=self.path)
         for key in REQUIRED_ATTRS:
             old, new = _attr_value(h5.attrs.get(key)), attrs[key]
-            if isinstance(new, float) or isinstance(old, float):
-                same = old is not None and np.isclose(float(old), float(new), rtol=0, atol=0)
-            else:
-                same = old == new
-            if not same:
-                h5.close()
+            if old is None or (
+                float(old) != float(new) if isinstance(new, float | int) else old != new
+            ):
                 raise InputError(
                     f"cannot resume: trajectory has {key}={old!r}, run asks for {new!r}",
                     file=self.path,
                     field=key,
                 )
-        # Extra attributes (stop reasons, ...) may be updated by the engine.
+        # Extra attributes (status, stop reasons, ...) may be updated by the engine.
         for key, value in attrs.items():
             h5.attrs[key] = value
 
-    @property
-    def n_frames(self) -> int:
-        return int(self._h5["step"].shape[0])
-
-    def truncate_after(self, step: int) -> int:
-        """Drop frames with ``step > step``; returns the number of frames kept."""
-        steps = self._h5["step"][()]
+    @staticmethod
+    def _truncate(h5: h5py.File, step: int) -> None:
+        steps = h5["step"][()]
         keep = int(np.searchsorted(steps, step, side="right"))
         if keep < len(steps):
             for name in FRAME_DATASETS:
-                self._h5[name].resize(keep, axis=0)
-        return keep
+                h5[name].resize(keep, axis=0)
+
+    @property
+    def n_frames(self) -> int:
+        """Frames written so far (on disk + buffered)."""
+        return self._n_disk + len(self._buffer)
 
     def append(
         self,
@@ -275,36 +267,45 @@ class TrajectoryWriter:
         kinetic_energy_eV: float,
         conserved_eV: float,
     ) -> None:
-        """Append one frame (positions must be unwrapped, Å)."""
-        n = self.n_frames
-        if n and step <= int(self._h5["step"][n - 1]):
-            raise ValueError(f"frame step {step} not after last step {self._h5['step'][n - 1]}")
-        values = {
-            "positions": np.asarray(positions, dtype=np.float64),
-            "cell": np.asarray(cell, dtype=np.float64),
-            "step": step,
-            "time_fs": time_fs,
-            "temperature_K": temperature_K,
-            "potential_energy_eV": potential_energy_eV,
-            "kinetic_energy_eV": kinetic_energy_eV,
-            "conserved_eV": conserved_eV,
-        }
-        for name, value in values.items():
-            dset = self._h5[name]
-            dset.resize(n + 1, axis=0)
-            dset[n] = value
+        """Buffer one frame (positions must be unwrapped, Å); steps must increase."""
+        if self._last_step is not None and step <= self._last_step:
+            raise ValueError(f"frame step {step} not after last step {self._last_step}")
+        self._last_step = int(step)
+        self._buffer.append(
+            {
+                "positions": np.array(positions, dtype=np.float64),
+                "cell": np.array(cell, dtype=np.float64),
+                "step": int(step),
+                "time_fs": float(time_fs),
+                "temperature_K": float(temperature_K),
+                "potential_energy_eV": float(potential_energy_eV),
+                "kinetic_energy_eV": float(kinetic_energy_eV),
+                "conserved_eV": float(conserved_eV),
+            }
+        )
 
     def set_attrs(self, **attrs: Any) -> None:
-        """Record run metadata (e.g. ``stable``, ``unstable_reason``) in the root attributes."""
-        for key, value in attrs.items():
-            self._h5.attrs[key] = value
+        """Record run metadata (e.g. ``status``, ``unstable_reason``); written on flush."""
+        self._pending_attrs.update(attrs)
 
     def flush(self) -> None:
-        self._h5.flush()
+        """Append the buffered frames and attributes to the file, then close it again."""
+        if not self._buffer and not self._pending_attrs:
+            return
+        with h5py.File(self.path, "r+") as h5:
+            if self._buffer:
+                n, k = self._n_disk, len(self._buffer)
+                for name in FRAME_DATASETS:
+                    h5[name].resize(n + k, axis=0)
+                    h5[name][n : n + k] = np.stack([f[name] for f in self._buffer])
+            for key, value in self._pending_attrs.items():
+                h5.attrs[key] = value
+        self._n_disk += len(self._buffer)
+        self._buffer.clear()
+        self._pending_attrs.clear()
 
     def close(self) -> None:
-        if self._h5.id.valid:
-            self._h5.close()
+        self.flush()
 
     def __enter__(self) -> TrajectoryWriter:
         return self
@@ -350,7 +351,6 @@ __all__ = [
     "Trajectory",
     "TrajectoryWriter",
     "export_xdatcar",
-    "file_sha256",
     "read_trajectory",
     "to_ase_frames",
 ]

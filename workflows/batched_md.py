@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from screening.errors import InputError
+from screening.hashing import settings_hash
 from screening.trajectory import TrajectoryWriter, read_trajectory
 from screening.units import FS_TO_PS, KB_EV
 from workflows.md import (
@@ -51,7 +52,6 @@ from workflows.md import (
     finished_result,
     load_checkpoint,
     save_checkpoint,
-    settings_hash,
     summarize,
     validate_md_settings,
 )

@@ -34,7 +34,8 @@ import numpy as np
 from pydantic import BaseModel
 
 from screening.errors import InputError
-from screening.trajectory import TrajectoryWriter, file_sha256, read_trajectory
+from screening.hashing import file_sha256, settings_hash
+from screening.trajectory import TrajectoryWriter, read_trajectory
 from screening.units import KB_EV, fs_to_ase_time
 from workflows.md_guards import (
     GuardState,
@@ -82,12 +83,6 @@ class MDResult(BaseModel):
 
 class MDInterrupted(RuntimeError):
     """Raised by test hooks to simulate a crash (the checkpoint on disk stays valid)."""
-
-
-def settings_hash(settings: dict[str, Any]) -> str:
-    """Stable short hash of run settings (JSON, sorted keys)."""
-    blob = json.dumps(settings, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
 
 
 def default_checkpoint_path(trajectory_path: str | Path) -> Path:

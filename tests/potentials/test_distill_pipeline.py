@@ -139,6 +139,7 @@ def test_shipped_model_card_matches_file() -> None:
         assert system in per
         assert per[system]["force_mae_meV_per_A"] >= 0.0  # recorded (data, not a quality gate)
     assert card["speed"]["speedup_vs_teacher"] > 0
+    assert (MODELS / "ilscreen-li-alloys.card.md").exists()
 
 
 def test_cli_distill_is_registered() -> None:
@@ -149,4 +150,3 @@ def test_cli_distill_is_registered() -> None:
     result = CliRunner().invoke(app, ["potentials", "distill", "--help"])
     assert result.exit_code == 0
     assert "--teacher" in result.output and "--rounds" in result.output
-    assert (MODELS / "ilscreen-li-alloys.card.md").exists()

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from screening.errors import InputError
+from screening.hashing import file_sha256
 from screening.trajectory import (
     FORMAT,
     TrajectoryWriter,
     export_xdatcar,
-    file_sha256,
     read_trajectory,
 )
 

@@ -28,7 +28,7 @@ class MinimumImageLJ(Calculator):
     """Vectorised LJ (energy-shifted at ``rc``) for cubic cells with rc < L/2.
 
     ASE's own LennardJones calculator loops over atoms in Python (~70 ms per call for 256 atoms);
-    this one is ~50x faster, which keeps the physics tests (256 atoms, thousands of steps) fast.
+    this one is ~50x faster, which keeps the physics tests (108 atoms, thousands of steps) fast.
     """
 
     implemented_properties = ("energy", "forces", "free_energy")
@@ -98,8 +98,9 @@ def test_calculator_forces_match_finite_differences():
 
 @pytest.mark.parametrize("thermostat", ["nose-hoover", "langevin"])
 def test_thermostat_reaches_and_holds_target(tmp_path, thermostat):
-    # 108 atoms: instantaneous T fluctuates by sqrt(2/3N) ~ 8%; the production mean over 15 ps
-    # must sit within 3% of the target.
+    # 108 atoms: instantaneous T fluctuates by sqrt(2/3N) ~ 8%; with 100 fs coupling the
+    # production mean over 15 ps must sit within 3% of the target (over seeds 1-7 we measured
+    # |deviation| <= 1.6%, Langevin ~1% low from its finite-timestep error at 10 fs).
     res = _run(
         tmp_path,
         f"{thermostat}.h5",
@@ -110,7 +111,7 @@ def test_thermostat_reaches_and_holds_target(tmp_path, thermostat):
         production_steps=1500,
         stride=10,
         thermostat=thermostat,
-        thermostat_timescale_fs=300.0,
+        thermostat_timescale_fs=100.0,
         checkpoint_every_steps=5000,
     )
     assert res.stable, res.unstable_reason
@@ -161,7 +162,7 @@ def test_sigkill_subprocess_then_resume(tmp_path):
         from test_md_ase_nvt import _run
         from pathlib import Path
         def hook(step):
-            if step == 33:
+            if step == 37:  # checkpoint at 30, frame 35 taken but not yet flushed
                 os.kill(os.getpid(), signal.SIGKILL)
         _run(Path({str(tmp_path)!r}), "killed.h5", _step_hook=hook)
         """
@@ -169,6 +170,8 @@ def test_sigkill_subprocess_then_resume(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True)
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
+    killed = read_trajectory(tmp_path / "killed.h5")  # readable: the file was closed
+    assert killed.step[-1] == 30 and killed.attrs["status"] == "running"
     res = _run(tmp_path, "killed.h5")
     assert res.resumed_from_step == 30
     ref = _run(tmp_path, "ref.h5")
