@@ -120,11 +120,19 @@ class MDSettings(_Strict):
         return self
 
 
+class RelaxSettings(_Strict):
+    """Cell + positions relaxation of every phase before the hull (FIRE, Fréchet cell filter)."""
+
+    fmax_eV_A: PositiveFloat = Field(default=0.02, description="force convergence criterion")
+    max_steps: int = Field(default=300, gt=0)
+
+
 class Preset(_Strict):
     """A named protocol; fields left empty fall back to the campaign's values."""
 
     description: str = ""
     md: MDSettings = Field(default_factory=MDSettings)
+    relax: RelaxSettings = Field(default_factory=RelaxSettings)
     temperatures: list[PositiveFloat] | None = Field(default=None, min_length=1)
     supercell: SupercellPolicy | None = None
     vacancies: list[VacancyConfig] | None = None
@@ -409,6 +417,7 @@ __all__ = [
     "Preset",
     "RankingThresholds",
     "ReferenceSpec",
+    "RelaxSettings",
     "SupercellPolicy",
     "SystemSpec",
     "VacancyConfig",

@@ -42,8 +42,6 @@ class ScreeningFlowMaker(Maker):
     store: str = "ilscreen-runs/store"
     md_dir: str = "ilscreen-runs/md"
     batched: bool = False
-    relax_fmax: float = 0.02
-    relax_steps: int = 300
     provenance: Provenance | None = field(default=None)
 
     def make(self, campaign: Campaign, candidates: list[Candidate]) -> Flow:
@@ -58,8 +56,8 @@ class ScreeningFlowMaker(Maker):
             self.potential,
             device=self.device,
             dtype=self.dtype,
-            fmax=self.relax_fmax,
-            steps=self.relax_steps,
+            fmax=preset.relax.fmax_eV_A,
+            steps=preset.relax.max_steps,
         )
 
         jobs: list[Any] = []
