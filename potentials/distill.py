@@ -279,6 +279,9 @@ def distill(
         for lab in lithiated:
             base = relaxed[lab].repeat(de.md_repeat(relaxed[lab], 40))
             for temp in settings.al_temperatures:
+                # "short contact" relative to the phase's own shortest bond (C-C in graphite
+                # layers is 1.42 Å, below any absolute threshold that suits metals)
+                threshold = min(settings.al_min_distance, 0.85 * dd.min_distance(relaxed[lab]))
                 snaps += de.explore(
                     base,
                     student,
@@ -286,7 +289,7 @@ def distill(
                     settings.al_steps,
                     settings.al_every,
                     rng,
-                    settings.al_min_distance,
+                    threshold,
                     settings.timestep_fs,
                 )
         labelled = [dd.label(s, teacher) for s in snaps]

@@ -331,7 +331,8 @@ def build_card(
                 f"{settings.timestep_fs} fs "
                 f"on >= 40-atom supercells of every lithiated phase; snapshots every "
                 f"{settings.al_every} steps plus any frame with d_min < "
-                f"{settings.al_min_distance} Å;"
+                f"min({settings.al_min_distance} Å, 0.85 x the phase's equilibrium d_min)"
+                ";"
                 " all relabelled by the teacher",
                 "labels": "teacher energy, forces, stress (9 components, eV/Å^3)",
                 "E0s": "per-element least-squares average (mace --E0s average)"
