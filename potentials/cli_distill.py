@@ -17,7 +17,9 @@ from screening.errors import InputError
 def distill_command(
     candidates: Annotated[
         Path | None,
-        typer.Option(help="campaign file; its phases are sampled when screening provides them"),
+        typer.Option(
+            help="campaign yaml: sample its (ordered) library phases instead of the built-in table"
+        ),
     ] = None,
     teacher: Annotated[str, typer.Option(help="teacher potential spec")] = "sevennet:7net-0",
     out: Annotated[
@@ -29,7 +31,9 @@ def distill_command(
     max_minutes: Annotated[
         float, typer.Option(help="soft time budget: later active-learning rounds are skipped")
     ] = 50.0,
-    stability_steps: Annotated[int, typer.Option(help="student NVT steps per stability run")] = 1000,
+    stability_steps: Annotated[
+        int, typer.Option(help="student NVT steps per stability run")
+    ] = 1000,
     install: Annotated[
         bool, typer.Option(help="copy the model and card into potentials/models/ when done")
     ] = False,

@@ -150,7 +150,23 @@ def select_phases(settings: DistillSettings):
     """Phases to sample: the campaign's when available (or from ``candidates``), else built-in."""
     from potentials import distill_data as dd
 
-    if settings.phase_source == "campaign":
+    if settings.candidates is not None:
+        # the campaign's own phases (library entries of its systems and references)
+        from screening.campaign import load_campaign
+
+        campaign = load_campaign(settings.candidates)
+        names: list[str] = []
+        specs = [r.phase for r in campaign.references]
+        for item in [*specs, *(p for s in campaign.systems for p in s.phases)]:
+            key = getattr(item, "library", None) or getattr(item, "name", None)
+            if key:
+                names.append(str(key))
+        phases = dd.library_phases(names)
+        if not phases:
+            raise InputError(
+                "no ordered library phases found in the campaign", file=settings.candidates
+            )
+    elif settings.phase_source == "campaign":
         phases = dd.campaign_phases()
         if phases is None:
             raise InputError(

@@ -268,7 +268,8 @@ def build_card(
     if settings.evaluate_stability:
         wanted = settings.stability_phases
         for lab in lithiated:
-            if wanted is not None and lab not in wanted:
+            # library labels carry a structure suffix ("LiMg-B2"): match on the formula part
+            if wanted is not None and lab not in wanted and lab.split("-")[0] not in wanted:
                 continue
             base = relaxed[lab]
             cell = base.repeat(md_repeat(base, 64))

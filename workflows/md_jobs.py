@@ -53,6 +53,8 @@ class MLIPMDMaker(Maker):
     out_dir: str = "md"
     batched: bool = False
     progress: bool = True
+    #: checkpoint interval; not part of the MD settings hash, so any value resumes any run
+    checkpoint_every_steps: int = 1000
 
     @job
     def make(
@@ -72,6 +74,7 @@ class MLIPMDMaker(Maker):
             thermostat_timescale_fs=self.md.thermostat_timescale_fs,
             seed=self.seed,
             potential=self.potential,
+            checkpoint_every_steps=self.checkpoint_every_steps,
             **md_steps(self.md),
         )
         if self.batched:

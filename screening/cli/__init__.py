@@ -26,6 +26,8 @@ def _register_optional() -> None:
         "potentials.cli_distill",
         "workflows.cli",
         "workflows.cli_screen",
+        "workflows.cli_dft",
+        "workflows.cli_hpc",
     ):
         try:
             importlib.import_module(module)
