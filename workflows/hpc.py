@@ -749,8 +749,7 @@ def submit_jobflow_remote(
             field="--manager",
             allowed=["slurm", "jobflow-remote"],
         ) from exc
-    from workflows.flows import ScreeningFlowMaker
-    from workflows.screen import plan_screen
+    from workflows.screen import build_flow, plan_screen
 
     try:
         proj = ConfigManager().get_project(project)
@@ -764,7 +763,7 @@ def submit_jobflow_remote(
                          allowed=sorted(proj.workers))  # fmt: skip
     plan = plan_screen(campaign_file, preset=preset, potential=potential, device=device,
                        workdir=Path(workdir).resolve(), store=store)  # fmt: skip
-    flow = build_flow(plan, batched=batched, maker_cls=ScreeningFlowMaker)
+    flow = build_flow(plan, batched=batched)
     from pymongo.errors import PyMongoError
 
     try:
@@ -777,23 +776,6 @@ def submit_jobflow_remote(
         ) from exc
     log.info("added %d jobs to jobflow-remote project %s", len(ids), proj.name)
     return [str(i) for i in ids]
-
-
-def build_flow(plan: Any, *, batched: bool = False, maker_cls: Any = None) -> Any:
-    """The screen Flow of ``plan`` (what ``run_screen`` runs locally)."""
-    if maker_cls is None:
-        from workflows.flows import ScreeningFlowMaker as maker_cls
-    return maker_cls(
-        preset=plan.preset,
-        potential=plan.potential,
-        device=plan.device,
-        dtype=plan.dtype,
-        workdir=str(plan.workdir),
-        store=plan.store,
-        md_dir=str(plan.md_dir),
-        batched=batched,
-        provenance=plan.provenance,
-    ).make(plan.campaign, plan.candidates)
 
 
 # ------------------------------------------------------------------------------ job entry point

@@ -12,6 +12,7 @@ import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from screening.campaign import Campaign, load_campaign
 from screening.candidates import Candidate, generate_candidates
@@ -105,6 +106,23 @@ def stored_results(plan: ScreenPlan) -> list[CandidateResult] | None:
     return sorted(docs, key=lambda d: (d.rank is None, d.rank or 0))  # type: ignore[union-attr]
 
 
+def build_flow(plan: ScreenPlan, *, batched: bool = False) -> Any:
+    """The screening Flow of ``plan``: what ``run_screen`` runs locally and HPC managers submit."""
+    from workflows.flows import ScreeningFlowMaker
+
+    return ScreeningFlowMaker(
+        preset=plan.preset,
+        potential=plan.potential,
+        device=plan.device,
+        dtype=plan.dtype,
+        workdir=str(plan.workdir),
+        store=plan.store,
+        md_dir=str(plan.md_dir),
+        batched=batched,
+        provenance=plan.provenance,
+    ).make(plan.campaign, plan.candidates)
+
+
 def run_screen(
     plan: ScreenPlan, *, force: bool = False, batched: bool = False, progress: bool = True
 ) -> list[CandidateResult]:
@@ -119,19 +137,7 @@ def run_screen(
     from jobflow import JobStore, run_locally
     from maggma.stores import MemoryStore
 
-    from workflows.flows import ScreeningFlowMaker
-
-    flow = ScreeningFlowMaker(
-        preset=plan.preset,
-        potential=plan.potential,
-        device=plan.device,
-        dtype=plan.dtype,
-        workdir=str(plan.workdir),
-        store=plan.store,
-        md_dir=str(plan.md_dir),
-        batched=batched,
-        provenance=plan.provenance,
-    ).make(plan.campaign, plan.candidates)
+    flow = build_flow(plan, batched=batched)
     responses = run_locally(
         flow,
         # atomate2 force-field jobs put relaxation trajectories in a "data" store

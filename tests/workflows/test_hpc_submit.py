@@ -22,6 +22,7 @@ from screening.errors import InputError
 from screening.trajectory import TrajectoryWriter
 from workflows import hpc
 from workflows.md_jobs import trajectory_path
+from workflows.screen import build_flow
 
 MINI = Path(__file__).parent / "data" / "mini_campaign.yaml"
 SHIPPED = Path(__file__).parents[2] / "potentials" / "models" / "ilscreen-li-alloys.model"
@@ -136,7 +137,7 @@ def test_submit_fans_out_one_md_job_per_candidate_then_final(submitted) -> None:
 def test_md_task_uses_exactly_the_flow_md_settings(submitted) -> None:
     """The final screen reuses the MD only if the HPC task runs what the Flow would run."""
     _, _, plan, _ = submitted
-    flow = hpc.build_flow(plan, batched=False)
+    flow = build_flow(plan, batched=False)
     md_job = next(j for j in flow.jobs if j.name.startswith("nvt md"))
     flow_maker = md_job.function.__self__
     task_maker = hpc.md_maker(plan, checkpoint_every_steps=flow_maker.checkpoint_every_steps,
