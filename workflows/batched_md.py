@@ -60,7 +60,7 @@ from workflows.md_guards import (
     StabilityGuards,
     check_periodic,
     check_step,
-    min_interatomic_distance,
+    closest_contact,
 )
 
 logger = logging.getLogger(__name__)
@@ -579,7 +579,7 @@ def run_nvt_batched(
                                 gstates[i],
                                 target_K=temperatures_K[i],
                                 n_atoms=n_atoms[i],
-                                min_distance=min_interatomic_distance(atoms_list[k], guards),
+                                contact=closest_contact(atoms_list[k], guards),
                                 has_conserved=nhc is not None,
                             )
                             if r is not None:

@@ -42,8 +42,8 @@ from workflows.md_guards import (
     StabilityGuards,
     check_periodic,
     check_step,
+    closest_contact,
     drift_per_atom_per_ps,
-    min_interatomic_distance,
 )
 
 logger = logging.getLogger(__name__)
@@ -483,7 +483,7 @@ def run_nvt(
                         gstate,
                         target_K=temperature_K,
                         n_atoms=n_atoms,
-                        min_distance=min_interatomic_distance(atoms, guards),
+                        contact=closest_contact(atoms, guards),
                         has_conserved=thermostat == "nose-hoover",
                     )
                 if reason is not None:

@@ -7,7 +7,10 @@ Checks (per system):
 
 * every MD step (cheap): non-finite energy / forces / positions, max |F|, max displacement in one
   step, instantaneous temperature above ``max_temperature_factor`` × target;
-* every ``check_every_steps``: minimum interatomic distance (ASE neighbour list), and in
+* every ``check_every_steps``: closest contact (ASE neighbour list) against a per-pair collapse
+  limit — ``min_distance_A`` (1.5 Å, the rule for Li-alloy contacts) or, for pairs whose covalent
+  bond is that short (C–C in graphite is 1.42 Å), ``min_bond_fraction`` × the sum of their covalent
+  radii, whichever is smaller — and in
   production the running mean temperature (outside ±``mean_temperature_tolerance`` once
   ``min_frames_for_mean`` frames spanning ``min_production_fs_for_mean`` exist) and the
   conserved-quantity drift (linear fit, eV/atom/ps; only for thermostats with a conserved
@@ -42,6 +45,13 @@ class StabilityGuards(BaseModel):
     max_conserved_drift_eV_per_atom_per_ps: float = Field(0.01, gt=0.0)
     min_frames_for_drift: int = Field(20, ge=3)
     min_distance_A: float = Field(1.5, ge=0.0, description="0 disables the distance check")
+    min_bond_fraction: float = Field(
+        0.75,
+        gt=0.0,
+        le=1.0,
+        description="per-pair limit: this fraction of the covalent bond length, when below "
+        "min_distance_A",
+    )
     max_force_eV_per_A: float = Field(50.0, gt=0.0)
     max_displacement_per_step_A: float = Field(0.5, gt=0.0)
     check_every_steps: int = Field(10, ge=1)
@@ -123,14 +133,17 @@ def check_periodic(
     *,
     target_K: float,
     n_atoms: int,
-    min_distance: float | None,
+    contact: Contact | None,
     has_conserved: bool,
 ) -> str | None:
     """Every-``check_every_steps`` checks on the running production statistics."""
-    if min_distance is not None:
-        state.min_distance_A = min(state.min_distance_A, min_distance)
-        if min_distance < guards.min_distance_A:
-            return f"interatomic distance {min_distance:.3f} Å < {guards.min_distance_A} Å"
+    if contact is not None:
+        state.min_distance_A = min(state.min_distance_A, contact.min_distance_A)
+        if contact.worst_A < contact.limit_A:
+            return (
+                f"{contact.pair} distance {contact.worst_A:.3f} Å < {contact.limit_A:.3f} Å "
+                "(collapse limit)"
+            )
     n = len(state.temperature_K)
     elapsed_fs = 1e3 * (state.time_ps[-1] - state.time_ps[0]) if n else 0.0
     if n >= guards.min_frames_for_mean and elapsed_fs >= guards.min_production_fs_for_mean:
@@ -151,15 +164,38 @@ def check_periodic(
     return None
 
 
-def min_interatomic_distance(atoms: Any, guards: StabilityGuards) -> float | None:
-    """Smallest interatomic distance (Å) within a probe radius, or None when none is that close.
+@dataclass(frozen=True)
+class Contact:
+    """Closest approach in a frame: overall minimum, and the pair nearest to its collapse limit."""
+
+    min_distance_A: float
+    worst_A: float
+    limit_A: float
+    pair: str
+
+
+def closest_contact(atoms: Any, guards: StabilityGuards) -> Contact | None:
+    """Closest contacts within a probe radius, or None when no pair is that close (or disabled).
 
     The probe (max(3 Å, 1.2 × threshold)) is wider than the threshold so the result also reports
     the closest approach seen in a healthy run.
     """
+    from ase.data import covalent_radii
     from ase.neighborlist import neighbor_list
 
     if guards.min_distance_A <= 0:
         return None
-    d = neighbor_list("d", atoms, max(3.0, 1.2 * guards.min_distance_A))
-    return float(d.min()) if len(d) else None
+    i, j, d = neighbor_list("ijd", atoms, max(3.0, 1.2 * guards.min_distance_A))
+    if not len(d):
+        return None
+    z = atoms.numbers
+    bond = covalent_radii[z[i]] + covalent_radii[z[j]]
+    limits = np.minimum(guards.min_distance_A, guards.min_bond_fraction * bond)
+    k = int(np.argmin(d / limits))
+    symbols = atoms.get_chemical_symbols()
+    return Contact(
+        min_distance_A=float(d.min()),
+        worst_A=float(d[k]),
+        limit_A=float(limits[k]),
+        pair=f"{symbols[i[k]]}–{symbols[j[k]]}",
+    )

@@ -18,7 +18,7 @@ from screening.errors import InputError
 from screening.trajectory import read_trajectory
 from screening.units import FS_TO_ASE_TIME, fs_to_ase_time
 from workflows.md import MDInterrupted, default_checkpoint_path, run_nvt
-from workflows.md_guards import StabilityGuards
+from workflows.md_guards import StabilityGuards, closest_contact
 
 # Argon-like LJ: sigma 3.4 Å, epsilon 10.4 meV, fcc a = 5.26 Å.
 SIGMA, EPS, A_FCC = 3.4, 0.0104, 5.26
@@ -223,6 +223,25 @@ def test_collapse_is_flagged_and_file_stays_consistent(tmp_path):
     assert traj.attrs["status"] == "unstable" and traj.attrs["unstable_reason"]
     assert np.isfinite(traj.positions).all()
     assert res.steps_done < 400
+
+
+def test_collapse_limit_is_per_pair():
+    """1.5 Å flags Li contacts, but graphite's 1.42 Å C–C bond is healthy (75 % of 2 r_cov)."""
+    from ase import Atoms
+
+    guards = StabilityGuards()
+    diamond = bulk("C", "diamond", a=3.57)  # C–C 1.546 Å: healthy
+    contact = closest_contact(diamond, guards)
+    assert contact.worst_A > contact.limit_A
+
+    def pair(symbols: str, d: float):
+        c = closest_contact(Atoms(symbols, [[0, 0, 0], [d, 0, 0]], cell=[10] * 3, pbc=True), guards)
+        return c.worst_A < c.limit_A
+
+    assert not pair("C2", 1.42)  # graphite bond
+    assert pair("C2", 1.05)  # collapsed: below 0.75 × 1.52 Å
+    assert pair("Li2", 1.42)  # Li–Li at a C–C bond length has collapsed
+    assert not pair("Li2", 2.6)
 
 
 def test_huge_timestep_is_flagged(tmp_path):

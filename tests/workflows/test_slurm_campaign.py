@@ -1,10 +1,11 @@
 """A campaign on a real (single-node) SLURM: submit, kill an MD job mid-run, resubmit, compare.
 
-Needs a running SLURM (``.ci/slurm_tests.sh`` starts one, runs this file and stops it). The two-
-system mini campaign goes to the queue as one MD job per candidate plus a dependent ranking job;
-one MD job is ``scancel``-ed while its trajectory is being written; ``ilscreen resubmit`` resumes it
-from its checkpoint; the final ranking must equal a plain local ``ilscreen screen`` with the same
-seeds, down to identical trajectories (exact MD resume on CPU).
+Needs a running SLURM: ``bash .ci/with_slurm.sh`` starts one, runs this file and stops it (CI runs
+the whole suite under it). The two-system mini campaign goes to the queue as one MD job per
+candidate plus a dependent ranking job; one MD job is ``scancel``-ed while its trajectory is being
+written; ``ilscreen resubmit`` resumes it from its checkpoint; the final ranking must equal a plain
+local ``ilscreen screen`` with the same seeds, down to identical trajectories (exact MD resume on
+CPU).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ POTENTIAL = os.environ.get("ILSCREEN_TEST_POTENTIAL") or (DEFAULT_SPEC if SHIPPE
 def slurm_up() -> str | None:
     """None when a SLURM controller answers and a node is usable, else why not."""
     if shutil.which("sbatch") is None:
-        return "sbatch not on PATH (run .ci/slurm_tests.sh, which starts a local SLURM)"
+        return "sbatch not on PATH (run .ci/with_slurm.sh, which starts a local SLURM)"
     try:
         out = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True,
                              timeout=20)  # fmt: skip
@@ -49,7 +50,7 @@ def slurm_up() -> str | None:
 
 
 _why = slurm_up() or (None if POTENTIAL else f"shipped model {SHIPPED} not built yet")
-# .ci/slurm_tests.sh sets ILSCREEN_REQUIRE_SLURM=1: there a skip would hide a broken set-up
+# .ci/with_slurm.sh (CI) sets ILSCREEN_REQUIRE_SLURM=1: there a skip would hide a broken set-up
 _required = os.environ.get("ILSCREEN_REQUIRE_SLURM") == "1"
 pytestmark = [
     pytest.mark.slow,
