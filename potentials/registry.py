@@ -32,8 +32,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from potentials.cards import card_summary, load_card, sha256_file
+from potentials.cards import card_summary, load_card
 from screening.errors import InputError
+from screening.hashing import file_sha256
 
 if TYPE_CHECKING:
     from ase.calculators.calculator import Calculator
@@ -58,13 +59,11 @@ def _quiet() -> Iterator[None]:
 
 
 def _import_mace() -> None:
-    """Import mace once, quietly (its import prints a cuequivariance notice)."""
-    from potentials.torch_compat import allow_e3nn_constants
+    """Import mace once, quietly (its import prints a cuequivariance notice), weights-only kept."""
+    from potentials.torch_compat import import_mace
 
-    allow_e3nn_constants()
     with _quiet():
-        import mace.calculators
-        import mace.modules  # noqa: F401
+        import_mace()
 
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
@@ -330,7 +329,7 @@ def describe(spec: str) -> PotentialInfo:
     """Describe a potential without building a calculator: file, sha256, elements, card, licence."""
     ps = parse_spec(spec)
     card = load_card(ps.path) if ps.kind == "mace" and ps.path is not None else None
-    sha = sha256_file(ps.path) if ps.path is not None else None
+    sha = file_sha256(ps.path) if ps.path is not None else None
     elements, native_dtype = _model_facts(ps)
     note = None
     if ps.kind == "mace-mp" and ps.path is None:
@@ -393,6 +392,7 @@ def _fetch_mace_mp(ps: PotentialSpec) -> Path:
     """Path of a MACE-MP checkpoint: mace's cache if present, else mace's own download."""
     if ps.path is not None:
         return ps.path
+    _import_mace()
     from mace.calculators.foundations_models import download_mace_mp_checkpoint
 
     try:
@@ -461,6 +461,7 @@ def _build_calculator(ps: PotentialSpec, device: str, dtype: str) -> Any:
     allow_e3nn_constants()
     calc: Any
     if ps.kind in ("mace", "mace-mp"):
+        _import_mace()
         from mace.calculators import MACECalculator
 
         path = ps.path if ps.kind == "mace" else _fetch_mace_mp(ps)
@@ -491,6 +492,7 @@ def _build_torchsim(ps: PotentialSpec, device: str, dtype: str) -> Any:
     model: Any
     torch_device = torch.device(device)
     if ps.kind in ("mace", "mace-mp"):
+        _import_mace()
         from torch_sim.models.mace import MaceModel
 
         path = ps.path if ps.kind == "mace" else _fetch_mace_mp(ps)

@@ -25,9 +25,9 @@ def write_tiny_mace(
     """
     import numpy as np
 
-    from potentials.torch_compat import allow_e3nn_constants
+    from potentials.torch_compat import import_mace
 
-    allow_e3nn_constants()
+    import_mace()
     import torch
     from e3nn import o3
     from mace import modules

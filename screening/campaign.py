@@ -32,6 +32,7 @@ PositiveFloat = Annotated[float, Field(gt=0)]
 Role = Literal["reference", "host", "lithiated"]
 Thermostat = Literal["nose-hoover", "langevin"]
 EngineName = Literal["mlip", "vasp", "dft"]
+ElectronicEngine = Literal["auto", "gpaw", "literature"]
 
 
 class _Strict(BaseModel):
@@ -147,6 +148,25 @@ class EngineSettings(_Strict):
     dtype: Literal["float32", "float64"] = "float64"
 
 
+class ElectronicSettings(_Strict):
+    """Where criterion 3's band gap / DOS at E_F comes from.
+
+    ``gpaw``: a PBE band-gap job (GPAW) on the MLIP-relaxed primitive cell of every MD phase with
+    at most ``max_atoms`` atoms; larger phases fall back to cited literature (else unknown), with
+    a note saying why. ``literature``: cited values only. ``auto``: ``gpaw`` where GPAW is
+    installed, else ``literature`` (resolved once, when the screen is planned). The default stays
+    ``literature`` so a campaign only pays for DFT when it asks for it.
+    """
+
+    engine: ElectronicEngine = "literature"
+    max_atoms: int = Field(
+        default=8,
+        gt=0,
+        description="largest primitive cell given to GPAW (a 16-atom metallic P1 cell takes "
+        "~3 min on one core, a 4-atom cell ~6 s)",
+    )
+
+
 class PhaseSpec(_Strict):
     """A phase of a system: a library entry, a structure file or an MP id."""
 
@@ -258,6 +278,7 @@ class Campaign(_Strict):
     default_preset: str = "standard"
     ranking: RankingThresholds = Field(default_factory=RankingThresholds)
     engine: EngineSettings = Field(default_factory=EngineSettings)
+    electronic: ElectronicSettings = Field(default_factory=ElectronicSettings)
 
     _source: Path | None = PrivateAttr(default=None)
 
@@ -410,6 +431,7 @@ def campaign_json_schema() -> dict[str, Any]:
 
 __all__ = [
     "Campaign",
+    "ElectronicSettings",
     "EngineSettings",
     "MDSettings",
     "OrderingSpec",

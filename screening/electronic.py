@@ -129,10 +129,13 @@ def assess_electronic(
     formula: str | None = None,
     max_small_gap_eV: float = DEFAULT_MAX_SMALL_GAP_EV,
     literature: dict[str, LiteratureElectronic] | None = None,
+    note: str | None = None,
 ) -> ElectronicAssessment:
     """Electronic class of ``phase``: computed values win, then cited literature, else unknown.
 
     ``formula`` (reduced) is tried after ``phase`` when looking up the literature table.
+    ``note`` says how the value was computed, or why none was (e.g. the cell was too large for
+    the DFT engine); it comes before the literature entry's own note.
     """
     if band_gap_eV is not None or dos_at_fermi is not None:
         cls = classify_gap(
@@ -144,6 +147,7 @@ def assess_electronic(
             band_gap_eV=band_gap_eV,
             dos_at_fermi=dos_at_fermi,
             source=f"computed ({engine or 'unknown engine'})",
+            note=note,
         )
     table = load_literature() if literature is None else literature
     entry = table.get(phase) or (table.get(formula) if formula else None)
@@ -157,11 +161,15 @@ def assess_electronic(
             electronic_class=cls,
             band_gap_eV=entry.band_gap_eV,
             source=f"literature: {entry.citation}",
-            note=entry.note,
+            note=_join(note, entry.note),
         )
     return ElectronicAssessment(
         phase=phase,
         electronic_class=ElectronicClass.UNKNOWN,
         source="none",
-        note="no computed band gap/DOS and no cited literature value",
+        note=_join(note, "no computed band gap/DOS and no cited literature value"),
     )
+
+
+def _join(*notes: str | None) -> str | None:
+    return "; ".join(n for n in notes if n) or None

@@ -1,4 +1,4 @@
-"""``ilscreen md``: NVT MD of one candidate at several temperatures (resumable).
+"""``ilscreen md``: NVT MD of candidates at several temperatures, in one batch (resumable).
 
 Heavy imports (torch, potentials, jobflow) happen inside the command so ``ilscreen --help`` stays
 fast.
@@ -33,9 +33,13 @@ def parse_temperatures(text: str) -> list[float]:
 
 @app.command("md")
 def md_command(
-    candidate_id: Annotated[
-        str, typer.Argument(help="candidate id, e.g. Li-Sb/Li3Sb/2x2x2/vac1/seed0")
-    ],
+    candidate_ids: Annotated[
+        list[str] | None,
+        typer.Argument(help="candidate ids, e.g. Li-Sb/Li3Sb/2x2x2/vac1/seed0", show_default=False),
+    ] = None,
+    all_md: Annotated[
+        bool, typer.Option("--all", help="every MD candidate of the preset (as `screen` runs)")
+    ] = False,
     candidates: Annotated[Path, typer.Option("--candidates", help="campaign YAML")] = Path(
         "candidates.yaml"
     ),
@@ -59,16 +63,18 @@ def md_command(
     ] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
 ) -> None:
-    """Run (or resume) NVT MD of CANDIDATE_ID at each temperature; one HDF5 trajectory per T.
+    """Run (or resume) NVT MD of each CANDIDATE_ID at each temperature; one HDF5 file per run.
 
-    Re-running the same command resumes from the last checkpoint, or returns at once when the
-    runs have finished.
+    All (candidate, T) pairs go into one torch-sim batch (``--batched``, default). Re-running the
+    same command resumes from the last checkpoint, or returns at once when the runs have finished.
+    Exit code 3 when any run was flagged unstable (e.g. a model stability check).
     """
     from pymatgen.io.ase import AseAtomsAdaptor
     from rich.table import Table
 
     from screening.campaign import load_campaign
     from screening.candidates import generate_candidates
+    from workflows.flows import md_targets
     from workflows.md_jobs import md_steps, trajectory_path
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -79,22 +85,29 @@ def md_command(
         parse_temperatures(temperatures) if temperatures else campaign.temperatures_for(preset_name)
     )
     found = {c.id: c for c in generate_candidates(campaign, preset_name)}
-    if candidate_id not in found:
-        md_ids = sorted(i for i, c in found.items() if "md" in c.purposes)
+    md_ids = [c.id for c in md_targets(list(found.values()))]
+    if all_md == bool(candidate_ids):
         raise InputError(
-            f"unknown candidate {candidate_id!r} under preset {preset_name!r}",
-            file=candidates,
-            field="CANDIDATE_ID",
-            allowed=md_ids or sorted(found),
-        )
-    cand = found[candidate_id]
+            "give CANDIDATE_ID(s) or --all, not both and not neither",
+            file=candidates, field="CANDIDATE_ID", allowed=md_ids,
+        )  # fmt: skip
+    ids = md_ids if all_md else list(candidate_ids or [])
+    for cid in ids:
+        if cid not in found:
+            raise InputError(
+                f"unknown candidate {cid!r} under preset {preset_name!r}",
+                file=candidates,
+                field="CANDIDATE_ID",
+                allowed=md_ids or sorted(found),
+            )
     spec = potential or campaign.engine.potential
     dev = device or campaign.engine.device
     if dev not in ("cpu", "cuda"):
         raise InputError(f"unknown device {dev!r}", field="--device", allowed=["cpu", "cuda"])
     dtype = campaign.engine.dtype
-    atoms = AseAtomsAdaptor.get_atoms(cand.structure)
-    paths = [trajectory_path(out, candidate_id, t) for t in temps]
+    runs = [(cid, t) for cid in ids for t in temps]
+    atoms = {cid: AseAtomsAdaptor.get_atoms(found[cid].structure) for cid in ids}
+    paths = [trajectory_path(out, cid, t) for cid, t in runs]
     common = dict(
         timestep_fs=md_settings.timestep_fs,
         thermostat=md_settings.thermostat,
@@ -106,7 +119,8 @@ def md_command(
         **md_steps(md_settings),
     )
     console.print(
-        f"[bold]ilscreen md[/] {candidate_id} ({len(atoms)} atoms), preset {preset_name}, "
+        f"[bold]ilscreen md[/] {len(ids)} candidate(s), {sum(map(len, atoms.values()))} atoms, "
+        f"preset {preset_name}, "
         f"T = {', '.join(f'{t:g}' for t in temps)} K, {spec} on {dev}, "
         f"{'batched torch-sim' if batched else 'sequential ASE'}"
     )
@@ -116,11 +130,11 @@ def md_command(
 
         model = load_torchsim_model(spec, device=dev, dtype=dtype)
         results = run_nvt_batched(
-            [atoms] * len(temps),
-            temps,
+            [atoms[cid] for cid, _ in runs],
+            [t for _, t in runs],
             model,
             trajectory_paths=paths,
-            candidate_ids=[candidate_id] * len(temps),
+            candidate_ids=[cid for cid, _ in runs],
             **common,
         )
     else:
@@ -130,17 +144,19 @@ def md_command(
         calc = load_calculator(spec, device=dev, dtype=dtype)
         results = [
             run_nvt(
-                atoms, calc, temperature_K=t, trajectory_path=p, candidate_id=candidate_id, **common
+                atoms[cid], calc, temperature_K=t, trajectory_path=p, candidate_id=cid, **common
             )
-            for t, p in zip(temps, paths, strict=True)
+            for (cid, t), p in zip(runs, paths, strict=True)
         ]
 
-    table = Table(title=f"NVT MD of {candidate_id}")
+    table = Table(title=f"NVT MD, preset {preset_name}")
     for col in (
+        "candidate",
         "T target (K)",
         "frames",
         "T mean ± std (K)",
         "drift (eV/atom/ps)",
+        "closest (Å)",
         "status",
         "trajectory",
     ):
@@ -157,8 +173,16 @@ def md_command(
             else (f"{r.conserved_drift_eV_per_atom_per_ps:.2e}")
         )
         status = "[green]stable[/]" if r.stable else f"[red]UNSTABLE[/]: {r.unstable_reason}"
+        closest = "-" if r.min_distance_A is None else f"{r.min_distance_A:.2f}"
         table.add_row(
-            f"{r.target_temperature_K:g}", str(r.n_frames), mean, drift, status, r.trajectory_path
+            r.candidate_id,
+            f"{r.target_temperature_K:g}",
+            str(r.n_frames),
+            mean,
+            drift,
+            closest,
+            status,
+            r.trajectory_path,
         )
     console.print(table)
     if not all(r.stable for r in results):

@@ -118,6 +118,11 @@ def gpaw_calculator(atoms: Any, settings: GPAWSettings | None = None, **override
     return GPAW(**params)
 
 
+def primitive_cell(structure: Structure) -> Structure:
+    """The primitive standard cell GPAW computes a gap on (also sizes the screen's gap jobs)."""
+    return SpacegroupAnalyzer(structure, symprec=1e-3).get_primitive_standard_structure()
+
+
 def _as_atoms(structure: Structure | Any, *, primitive: bool) -> Any:
     if isinstance(structure, Structure):
         if not structure.is_ordered:
@@ -125,9 +130,7 @@ def _as_atoms(structure: Structure | Any, *, primitive: bool) -> Any:
                 "a DFT cell must be ordered (use an ordered approximant)", field="structure"
             )
         if primitive:
-            structure = SpacegroupAnalyzer(
-                structure, symprec=1e-3
-            ).get_primitive_standard_structure()
+            structure = primitive_cell(structure)
         return AseAtomsAdaptor.get_atoms(structure)
     return structure.copy()
 
@@ -321,5 +324,6 @@ __all__ = [
     "gpaw_energy_forces",
     "gpaw_relax",
     "kpoint_mesh",
+    "primitive_cell",
     "write_result",
 ]

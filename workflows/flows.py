@@ -1,4 +1,4 @@
-"""The screening Flow: relax → thermo per system; MD per temperature → transport; rank → store.
+"""The screening Flow: relax → thermo per system; MD → transport; band gaps; rank → store.
 
 One :class:`ScreeningFlowMaker` builds one jobflow ``Flow`` for a whole campaign (a sub-flow per
 Li–M system plus a final ranking job), so the same object runs under ``run_locally``, a SLURM
@@ -17,6 +17,7 @@ from jobflow import Flow, Maker
 from screening.campaign import Campaign
 from screening.candidates import Candidate
 from screening.results import Provenance
+from workflows.dft_gpaw import GPAWBandGapMaker, primitive_cell
 from workflows.jobs import candidate_transport, phase_energy, rank_and_store, system_thermo
 from workflows.md_jobs import MLIPMDMaker
 from workflows.relax import mlip_relax_maker
@@ -31,7 +32,11 @@ def md_targets(candidates: list[Candidate]) -> list[Candidate]:
 
 @dataclass
 class ScreeningFlowMaker(Maker):
-    """Build the screening Flow of a campaign under one preset with an MLIP engine."""
+    """Build the screening Flow of a campaign under one preset with an MLIP engine.
+
+    ``electronic`` is the resolved ``electronic.engine`` (``gpaw`` or ``literature``; see
+    :func:`workflows.screen.resolve_electronic_engine`).
+    """
 
     name: str = "ilscreen screen"
     preset: str | None = None
@@ -43,6 +48,7 @@ class ScreeningFlowMaker(Maker):
     md_dir: str = "ilscreen-runs/md"
     batched: bool = False
     provenance: Provenance | None = field(default=None)
+    electronic: str = "literature"
 
     def make(self, campaign: Campaign, candidates: list[Candidate]) -> Flow:
         """One sub-flow per system (relaxations, thermo), one MD job, transport, ranking."""
@@ -64,6 +70,7 @@ class ScreeningFlowMaker(Maker):
         # --- relaxations; Li references are relaxed once and enter every system's hull
         energies: dict[str, list[Any]] = defaultdict(list)
         references: list[tuple[Candidate, Any]] = []
+        relaxed: dict[tuple[str, str], tuple[Candidate, Any]] = {}
         for cand in candidates:
             if "thermo" not in cand.purposes:
                 continue
@@ -74,6 +81,8 @@ class ScreeningFlowMaker(Maker):
                 references.append((cand, relax))
             else:
                 energies[cand.system].append(self._energy(relax, cand, cand.system))
+                # several ordered approximants of one phase: the first one stands for the phase
+                relaxed.setdefault((cand.system, cand.phase), (cand, relax))
         system_jobs = []
         for system in campaign.systems:
             refs = [
@@ -122,6 +131,8 @@ class ScreeningFlowMaker(Maker):
             jobs.append(tr)
             transports.append(tr.output)
 
+        gap_jobs, notes = self._band_gaps(campaign, targets, relaxed)
+        jobs += gap_jobs.values()
         final = rank_and_store(
             [j.output for j in system_jobs],
             transports,
@@ -129,10 +140,42 @@ class ScreeningFlowMaker(Maker):
             operating_K=campaign.operating_temperatures[0],
             store=self.store,
             engine="mlip",
+            band_gaps={key: j.output for key, j in gap_jobs.items()},
+            electronic_notes=notes,
         )
         final.name = "rank and store"
         jobs.append(final)
         return Flow(jobs, output=final.output, name=f"{self.name}: {campaign.name}")
+
+    def _band_gaps(
+        self,
+        campaign: Campaign,
+        targets: list[Candidate],
+        relaxed: dict[tuple[str, str], tuple[Candidate, Any]],
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        """GPAW band-gap jobs on the MLIP-relaxed cell of every MD phase small enough for them.
+
+        Keyed ``"<system>/<phase>"``; phases whose primitive cell exceeds
+        ``electronic.max_atoms`` get a note instead (they fall back to cited literature). The
+        size is judged on the unrelaxed cell so the Flow is fixed when it is built.
+        """
+        if self.electronic != "gpaw":
+            return {}, {}
+        max_atoms = campaign.electronic.max_atoms
+        maker = GPAWBandGapMaker()
+        gaps: dict[str, Any] = {}
+        notes: dict[str, str] = {}
+        for system, phase in dict.fromkeys((c.system, c.phase) for c in targets):
+            key = f"{system}/{phase}"
+            cand, relax = relaxed[(system, phase)]
+            n = len(primitive_cell(cand.structure))
+            if n > max_atoms:
+                notes[key] = f"primitive cell {n} atoms > electronic.max_atoms {max_atoms}"
+                continue
+            gap = maker.make(relax.output.structure, phase)
+            gap.name = f"band gap {key}"
+            gaps[key] = gap
+        return gaps, notes
 
     def _energy(self, relax: Any, cand: Candidate, system: str) -> Any:
         """The relaxed energy of ``cand`` as a phase of ``system``'s hull."""

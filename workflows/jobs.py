@@ -7,13 +7,14 @@ write what they produce (trajectories, plots, store documents) to the campaign d
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from jobflow import job
 from pymatgen.core import Structure
 
+from screening.ab_initio import BandGapResult
 from screening.arrhenius import ArrheniusResult, arrhenius_from_results
 from screening.diffusion import DiffusionResult, analyze_file
 from screening.diffusion_plots import plot_arrhenius, plot_msd
@@ -207,9 +208,16 @@ def rank_and_store(
     operating_K: float,
     store: str,
     engine: str,
+    band_gaps: Mapping[str, BandGapResult] | None = None,
+    electronic_notes: Mapping[str, str] | None = None,
 ) -> list[CandidateResult]:
-    """Join thermo + transport + electronic class, apply the three IL criteria, store, return."""
+    """Join thermo + transport + electronic class, apply the three IL criteria, store, return.
+
+    ``band_gaps`` (computed, they win over literature) and ``electronic_notes`` (why a phase has
+    no computed gap) are keyed ``"<system>/<phase>"``.
+    """
     by_system = {s.system: s for s in systems}
+    gaps, notes = band_gaps or {}, electronic_notes or {}
     joined = []
     for cand in candidates:
         sysres = by_system.get(cand.system)
@@ -219,11 +227,21 @@ def rank_and_store(
             update = {"status": "failed", "reason": f"no relaxed energy for phase {cand.phase}"}
         else:
             update["thermo"] = ThermoSummary.from_phase(sysres.thermo, label)
+        key = f"{cand.system}/{cand.phase}"
+        gap = gaps.get(key)
+        note = notes.get(key)
+        if gap is not None:
+            mesh = "x".join(str(k) for k in gap.kpts)
+            note = f"MLIP-relaxed primitive cell, {gap.n_atoms} atoms, k mesh {mesh}"
         # literature entries are keyed by compound ("LiMg"), phases may carry a structure suffix
         update["electronic"] = assess_electronic(
             label or cand.phase,
+            band_gap_eV=gap.band_gap_eV if gap else None,
+            dos_at_fermi=gap.dos_at_fermi if gap else None,
+            engine=gap.engine if gap else None,
             formula=(label or cand.phase).split("-")[0],
             max_small_gap_eV=thresholds.get("max_band_gap_eV", 0.5),
+            note=note,
         )
         joined.append(cand.model_copy(update=update))
     ranked = apply_ranking(joined, RankingThresholds(**thresholds), T_op_K=operating_K)

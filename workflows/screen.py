@@ -16,6 +16,7 @@ from typing import Any
 
 from screening.campaign import Campaign, load_campaign
 from screening.candidates import Candidate, generate_candidates
+from screening.errors import InputError
 from screening.hashing import settings_hash
 from screening.results import CandidateResult, Provenance
 from screening.store import ResultsStore
@@ -38,6 +39,33 @@ class ScreenPlan:
     store: str
     provenance: Provenance
     md_dir: Path
+    electronic_engine: str
+
+
+def resolve_electronic_engine(campaign: Campaign, source: str | Path) -> str:
+    """``electronic.engine`` as the Flow will run it: ``gpaw`` or ``literature``.
+
+    ``auto`` is decided here, once, so the Flow (and its settings hash) does not depend on where a
+    job later runs; asking for ``gpaw`` without GPAW fails now, before any work starts.
+    """
+    from workflows.dft_gpaw import INSTALL_HINT, gpaw_available
+
+    asked = campaign.electronic.engine
+    if asked == "literature":
+        return asked
+    if gpaw_available():
+        log.info("electronic criterion: GPAW (PBE) band gaps (electronic.engine %s)", asked)
+        return "gpaw"
+    if asked == "gpaw":
+        raise InputError(
+            f"engine 'gpaw' needs GPAW, which is not installed: {INSTALL_HINT}",
+            file=source,
+            field="electronic.engine",
+            allowed=["auto", "literature"],
+        )
+    log.info("electronic criterion: cited literature only (auto: GPAW not installed; %s)",
+             INSTALL_HINT)  # fmt: skip
+    return "literature"
 
 
 def plan_screen(
@@ -63,11 +91,19 @@ def plan_screen(
     dev = device or campaign.engine.device
     dtype = campaign.engine.dtype
     seeds = sorted({c.seed for c in candidates if c.seed is not None}) or [0]
+    electronic = resolve_electronic_engine(campaign, campaign_file)
+    # the resolved engine: an `auto` campaign run with and without GPAW gives different docs
+    electronic_settings: dict[str, Any] = {"engine": electronic}
+    if electronic == "gpaw":
+        from workflows.dft_gpaw import GPAWSettings
+
+        electronic_settings["gpaw"] = GPAWSettings().model_dump(exclude={"txt"})
     settings = {
         "campaign": campaign.settings_hash(preset_name),
         "potential": info.spec,
         "model_sha256": info.sha256,
         "dtype": dtype,
+        "electronic": electronic_settings,
     }
     md_key = settings_hash(
         {"md": md.model_dump(mode="json"), "potential": info.spec, "model": info.sha256,
@@ -93,6 +129,7 @@ def plan_screen(
             seeds=seeds,
         ),
         md_dir=work / "md" / f"{pot_dir}-{md_key[:12]}",
+        electronic_engine=electronic,
     )
 
 
@@ -120,6 +157,7 @@ def build_flow(plan: ScreenPlan, *, batched: bool = False) -> Any:
         md_dir=str(plan.md_dir),
         batched=batched,
         provenance=plan.provenance,
+        electronic=plan.electronic_engine,
     ).make(plan.campaign, plan.candidates)
 
 
@@ -142,7 +180,9 @@ def run_screen(
         flow,
         # atomate2 force-field jobs put relaxation trajectories in a "data" store
         store=JobStore(MemoryStore(), additional_stores={"data": MemoryStore()}),
-        create_folders=False, ensure_success=True, log=False
+        create_folders=False,
+        ensure_success=True,
+        log=False,
     )
     final = flow.jobs[-1]
     return responses[final.uuid][1].output

@@ -424,10 +424,17 @@ def band_gap_from_vasprun(path: str | Path, phase: str) -> Any:
     from screening.ab_initio import BandGapResult
 
     run = Vasprun(str(path), parse_potcar_file=False)
-    gap, cbm, vbm, is_direct = run.eigenvalue_band_properties
+    # the band structure's metal test, not eigenvalue_band_properties: for a metal on a discrete
+    # k mesh the latter returns the level spacing at E_F as a "gap"
+    bands = run.get_band_structure(efermi="smart")
     dos = run.complete_dos
     efermi = float(run.efermi)
-    e_eval = efermi if gap <= 0 else 0.5 * (float(cbm) + float(vbm))
+    if bands.is_metal():
+        gap, is_direct, e_eval = 0.0, False, efermi
+    else:
+        info = bands.get_band_gap()
+        gap, is_direct = float(info["energy"]), bool(info["direct"])
+        e_eval = 0.5 * (float(bands.get_cbm()["energy"]) + float(bands.get_vbm()["energy"]))
     densities = sum(np.asarray(d) for d in dos.densities.values())
     n_atoms = len(run.final_structure)
     dos_ef = float(np.interp(e_eval, np.asarray(dos.energies), densities)) / n_atoms

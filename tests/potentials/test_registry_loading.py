@@ -119,3 +119,20 @@ def test_torchsim_model_matches_ase_calculator(spec, tiny_spec) -> None:
     tol = 1e-8 if dtype == "float64" else 2e-4
     assert float(out["energy"][0]) == pytest.approx(atoms.get_potential_energy(), abs=tol * 100)
     np.testing.assert_allclose(out["forces"].detach().numpy(), atoms.get_forces(), atol=tol)
+
+
+def test_loading_mace_keeps_torch_weights_only_default(tiny_spec, tmp_path) -> None:
+    """mace-torch sets TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 on import; the registry must undo it so
+    that a pickle smuggled in as a tensor file is still refused by torch.load's default."""
+    import os
+    import pickle
+
+    import torch
+
+    registry.load_calculator(tiny_spec, cache=False)
+    registry.load_torchsim_model(tiny_spec)
+    assert "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD" not in os.environ
+    bad = tmp_path / "not-weights.pt"
+    torch.save({"payload": pickle.dumps}, bad)  # a function: only a full unpickle restores it
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(bad)
