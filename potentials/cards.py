@@ -7,7 +7,6 @@ writing them belongs to the code that produces the model (:mod:`potentials.disti
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -15,15 +14,6 @@ from typing import Any
 from screening.errors import InputError
 
 CARD_SUFFIX = ".card.json"
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in chunks so large checkpoints need little memory."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def card_path_for(model_path: str | Path) -> Path:

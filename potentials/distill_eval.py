@@ -18,6 +18,7 @@ from ase import Atoms, units
 from ase.calculators.calculator import Calculator
 
 from potentials import distill_data as dd
+from screening.hashing import file_sha256
 
 if TYPE_CHECKING:
     from potentials.distill import DistillSettings
@@ -41,6 +42,10 @@ def load_student(path: Path, dtype: str = "float32") -> Calculator:
             f"mace:{Path(path).resolve()}", device="cpu", dtype=dtype, cache=False
         )
     import torch
+
+    from potentials.torch_compat import import_mace
+
+    import_mace()
     from mace.calculators import MACECalculator
 
     module = torch.load(path, weights_only=False, map_location="cpu")  # trusted: our own file
@@ -237,7 +242,6 @@ def build_card(
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Measure the student and assemble the model card (JSON-serialisable dict)."""
-    from potentials.cards import sha256_file
     from potentials.distill import settings_dict
 
     say = progress or log.info
@@ -294,7 +298,7 @@ def build_card(
     return {
         "name": settings.name,
         "file": model_path.name,
-        "sha256": sha256_file(model_path),
+        "sha256": file_sha256(model_path),
         "size_bytes": model_path.stat().st_size,
         "format": "MACE model (whole pickled torch.nn.Module, mace-torch), load on CPU",
         "dtype": settings.dtype,

@@ -19,7 +19,8 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -240,10 +241,10 @@ def _make(
     structure: Structure,
     parent_sg: tuple[str, int | None],
     matrix: list[list[int]],
-    vac_sites: list[int],
     seed: int | None,
     method: str,
     citation: str,
+    vac_sites: Sequence[int] = (),
 ) -> Candidate:
     comp = structure.composition
     return Candidate(
@@ -260,7 +261,7 @@ def _make(
         spacegroup_number=parent_sg[1],
         supercell=matrix,
         n_vacancies=len(vac_sites),
-        vacancy_sites=vac_sites,
+        vacancy_sites=list(vac_sites),
         seed=seed,
         method=method,
         citation=citation,
@@ -292,6 +293,7 @@ def _phase_candidates(
         parent_sg = _spacegroup(parent)
         variants = [(spec.name, None)]
 
+    make = partial(_make, system=system, spec=spec, parent_sg=parent_sg, citation=entry.citation)
     for label, oseed in variants:
         # thermo cell: the conventional cell (or the ordering cell of an approximant)
         if disordered:
@@ -301,19 +303,10 @@ def _phase_candidates(
         else:
             m = [[1 if i == j else 0 for j in range(3)] for i in range(3)]
             cell, method = parent.copy(), "conventional cell from cited crystallographic data"
+        thermo_id = f"{system}/{label}/{_label(m)}/vac0"
         out.append(
-            _make(
-                cid=f"{system}/{label}/{_label(m)}/vac0",
-                system=system,
-                spec=spec,
-                purpose="thermo",
-                structure=cell,
-                parent_sg=parent_sg,
-                matrix=m,
-                vac_sites=[],
-                seed=oseed,
-                method=method,
-                citation=entry.citation,
+            make(
+                cid=thermo_id, purpose="thermo", structure=cell, matrix=m, seed=oseed, method=method
             )
         )
         if not spec.md:
@@ -337,25 +330,13 @@ def _phase_candidates(
             base_method = ""
         sc_label = _label(m)
         prefix = f"{system}/{label}/{sc_label}"
-        if f"{prefix}/vac0" == out[-1].id:
-            # MD cell equals the thermo cell: one candidate serves both
+        # MD cells of this supercell as (id suffix, removed Li sites, seed, method); the pristine
+        # one is a cell with no vacancies, unless it equals the thermo cell, which then serves both
+        md_cells: list[tuple[str, list[int], int | None, str]] = []
+        if f"{prefix}/vac0" == thermo_id:
             out[-1].purposes.append("md")
         else:
-            out.append(
-                _make(
-                    cid=f"{prefix}/vac0",
-                    system=system,
-                    spec=spec,
-                    purpose="md",
-                    structure=sc,
-                    parent_sg=parent_sg,
-                    matrix=m,
-                    vac_sites=[],
-                    seed=oseed,
-                    method=base_method + "pristine supercell",
-                    citation=entry.citation,
-                )
-            )
+            md_cells.append(("vac0", [], oseed, base_method + "pristine supercell"))
         li = _li_indices(sc)
         vac_list, vac_field = vacancies
         for k, vc in enumerate(vac_list):
@@ -366,24 +347,22 @@ def _phase_candidates(
                     file=where.file,
                     field=f"{vac_field}[{k}].count",
                 )
-            configs: list[tuple[str, list[int], int | None, str]] = []
             mode = vc.effective_mode
+            fallback = ""  # per vacancy setting: a fallback note must not leak into the next one
             if mode == "distinct":
                 groups = _distinct_li_groups(sc)
                 if len(groups) <= vc.max_distinct:
                     for g, (idx, wyk) in enumerate(groups):
-                        configs.append(
-                            (
-                                f"site{g}",
-                                [idx[0]],
-                                None,
-                                f"symmetry-distinct vacancy site {g} of {len(groups)} "
-                                f"(Wyckoff {wyk} of the supercell, {len(idx)} equivalent)",
-                            )
+                        how = (
+                            f"symmetry-distinct vacancy site {g} of {len(groups)} "
+                            f"(Wyckoff {wyk} of the supercell, {len(idx)} equivalent)"
+                        )
+                        md_cells.append(
+                            (f"vac{vc.count}/site{g}", [idx[0]], oseed, base_method + how)
                         )
                 else:
                     mode = "random"
-                    base_method += (
+                    fallback = (
                         f"{len(groups)} distinct Li sites > max_distinct="
                         f"{vc.max_distinct}, sampled instead; "
                     )
@@ -391,28 +370,46 @@ def _phase_candidates(
                 for s in vc.seeds:
                     rng = np.random.default_rng(s)
                     sites = sorted(int(i) for i in rng.choice(li, size=vc.count, replace=False))
-                    configs.append(
-                        (f"seed{s}", sites, s, f"seeded random Li vacancies default_rng({s})")
+                    how = f"seeded random Li vacancies default_rng({s})"
+                    md_cells.append(
+                        (f"vac{vc.count}/seed{s}", sites, s, base_method + fallback + how)
                     )
-            for tag, sites, vseed, how in configs:
-                st = sc.copy()
-                st.remove_sites(sites)
-                out.append(
-                    _make(
-                        cid=f"{prefix}/vac{vc.count}/{tag}",
-                        system=system,
-                        spec=spec,
-                        purpose="md",
-                        structure=st,
-                        parent_sg=parent_sg,
-                        matrix=m,
-                        vac_sites=sites,
-                        seed=vseed if vseed is not None else oseed,
-                        method=base_method + how,
-                        citation=entry.citation,
-                    )
+        for suffix, sites, seed, cell_method in md_cells:
+            st = sc.copy()
+            st.remove_sites(sites)
+            out.append(
+                make(
+                    cid=f"{prefix}/{suffix}",
+                    purpose="md",
+                    structure=st,
+                    matrix=m,
+                    vac_sites=sites,
+                    seed=seed,
+                    method=cell_method,
                 )
+            )
     return out
+
+
+def _setting(
+    name: str,
+    preset: tuple[Any, str],
+    phase: tuple[PhaseSpec, str],
+    system: tuple[Any, str] | None,
+    campaign: Campaign,
+) -> tuple[Any, str]:
+    """(value, field) of setting ``name`` by precedence preset > phase > system > campaign.
+
+    The preset and phase layers are (object, field prefix); the system layer is (value, field) or
+    None for a reference. The field says where a bad value came from.
+    """
+    layers = [
+        (getattr(preset[0], name), f"{preset[1]}.{name}"),
+        (getattr(phase[0], name), f"{phase[1]}.{name}"),
+        system,
+        (getattr(campaign, name), name),
+    ]
+    return next(layer for layer in layers if layer is not None and layer[0] is not None)
 
 
 def generate_candidates(campaign: Campaign, preset: str | None = None) -> list[Candidate]:
@@ -449,23 +446,9 @@ def generate_candidates(campaign: Campaign, preset: str | None = None) -> list[C
     seen: dict[str, str] = {}
     for system, elements, spec, field, sys_sc, sys_vac in jobs:
         where = _Where(campaign, field)
-        # precedence: preset > phase > system > campaign
-        if p.supercell is not None:
-            policy = (p.supercell, f"presets.{preset or campaign.default_preset}.supercell")
-        elif spec.supercell is not None:
-            policy = (spec.supercell, f"{field}.supercell")
-        elif sys_sc is not None and sys_sc[0] is not None:
-            policy = sys_sc
-        else:
-            policy = (campaign.supercell, "supercell")
-        if p.vacancies is not None:
-            vacancies = (p.vacancies, f"presets.{preset or campaign.default_preset}.vacancies")
-        elif spec.vacancies is not None:
-            vacancies = (spec.vacancies, f"{field}.vacancies")
-        elif sys_vac is not None and sys_vac[0] is not None:
-            vacancies = sys_vac
-        else:
-            vacancies = (campaign.vacancies, "vacancies")
+        preset_layer = (p, f"presets.{preset or campaign.default_preset}")
+        policy = _setting("supercell", preset_layer, (spec, field), sys_sc, campaign)
+        vacancies = _setting("vacancies", preset_layer, (spec, field), sys_vac, campaign)
         for cand in _phase_candidates(
             campaign, system, elements, spec, library, where, policy, vacancies
         ):

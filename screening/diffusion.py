@@ -45,8 +45,10 @@ DEFAULT_END_FRACTION = 0.60
 DEFAULT_PLATEAU_FS = 500.0
 #: at most this many points of the MSD curve are kept in the result (for plots)
 MSD_CURVE_POINTS = 256
-#: transient memory budget for one FFT chunk of atoms
-_FFT_CHUNK_BYTES = 128_000_000
+#: transient memory of one FFT chunk: cache-sized, since |FFT|² is summed chunk by chunk
+_FFT_CHUNK_BYTES = 4_000_000
+#: frames per step of the time-last transpose of the displacements (cache-sized)
+_TRANSPOSE_FRAMES = 256
 
 Method = Literal["blocks", "kinisi"]
 
@@ -120,6 +122,39 @@ class DiffusionResult(BaseModel):
 # -------------------------------------------------------------------------------------------------
 
 
+def _msd_sums(sig: np.ndarray, sq: np.ndarray, n_lags: int) -> np.ndarray:
+    """All-time-origin MSD at lags 0..n_lags−1, summed over the signals of each group.
+
+    ``sig``: (n_groups, n_signals, n), time on the last axis (one signal = one coordinate of one
+    particle); ``sq``: (n_groups, n) = Σ_signals sig², passed in because callers reuse it.
+    MSD(m) = [S1(m) − 2·S2(m)] / (n − m): S1 from prefix sums of ``sq``, S2 the autocorrelation,
+    summed over signals as |FFT|² so each group needs one inverse FFT. Zero-padding to
+    n + n_lags − 1 (not 2n) suffices: circular wrap-around only reaches lags > n_fft − n, so the
+    block fits, which need short lags only, pay for short lags.
+    """
+    n_groups, n_sig, n = sig.shape
+    n_fft = next_fast_len(n + n_lags - 1, real=True)
+    n_freq = n_fft // 2 + 1
+    # chunks small enough for the padded copy and the spectrum to stay in cache (2× faster than
+    # one big transform); whole groups per chunk when a group fits, else slices of one group
+    per_sig = 8 * n_fft + 16 * n_freq
+    sig_chunk = max(1, min(n_sig, _FFT_CHUNK_BYTES // per_sig))
+    grp_chunk = max(1, _FFT_CHUNK_BYTES // (per_sig * n_sig))
+    power = np.zeros((n_groups, n_freq))
+    for g0 in range(0, n_groups, grp_chunk):
+        for s0 in range(0, n_sig, sig_chunk):
+            spec = rfft(sig[g0 : g0 + grp_chunk, s0 : s0 + sig_chunk], n=n_fft, axis=-1)
+            power[g0 : g0 + grp_chunk] += (spec.real**2 + spec.imag**2).sum(axis=1)
+    s2 = irfft(power, n=n_fft, axis=-1)[:, :n_lags]
+    lags = np.arange(n_lags)
+    prefix = np.zeros((n_groups, n + 1))
+    np.cumsum(sq, axis=1, out=prefix[:, 1:])
+    s1 = prefix[:, n - lags] + (prefix[:, n : n + 1] - prefix[:, lags])
+    msd = (s1 - 2.0 * s2) / (n - lags)
+    msd[:, 0] = 0.0
+    return msd
+
+
 def msd_fft(x: np.ndarray, *, per_particle: bool = False) -> np.ndarray:
     """All-time-origin MSD of trajectories ``x`` by FFT (Wiener–Khinchin), summed over dimensions.
 
@@ -138,37 +173,11 @@ def msd_fft(x: np.ndarray, *, per_particle: bool = False) -> np.ndarray:
     elif x.ndim != 3:
         raise ValueError(f"msd_fft expects 1-3 dimensions, got shape {x.shape}")
     n, n_part, dim = x.shape
-    n_fft = next_fast_len(2 * n, real=True)
-    lags = np.arange(n)
-    norm = (n - lags).astype(np.float64)
-
-    sq = np.einsum("tpd,tpd->tp", x, x)
-    prefix = np.concatenate([np.zeros((1, n_part)), np.cumsum(sq, axis=0)], axis=0)
-    s1 = prefix[n - lags] + (prefix[n] - prefix[lags])  # (n, n_part)
-
-    # chunk over particles so the complex spectrum stays within a fixed memory budget
-    per_particle_bytes = dim * 16 * (n_fft // 2 + 1) + 8 * n_fft
-    chunk = max(1, min(n_part, _FFT_CHUNK_BYTES // per_particle_bytes))
+    sig = np.ascontiguousarray(x.transpose(1, 2, 0))  # (particle, dim, time)
+    sq = np.einsum("pdt,pdt->pt", sig, sig)
     if per_particle:
-        s2 = np.empty((n, n_part))
-    else:
-        power_sum = np.zeros(n_fft // 2 + 1)
-    for start in range(0, n_part, chunk):
-        spec = rfft(x[:, start : start + chunk, :], n=n_fft, axis=0)
-        # sum |F|² over dimensions before the inverse transform: one irfft per particle, not per dim
-        power = (spec.real**2 + spec.imag**2).sum(axis=-1)
-        if per_particle:
-            s2[:, start : start + chunk] = irfft(power, n=n_fft, axis=0)[:n]
-        else:
-            power_sum += power.sum(axis=1)
-    if per_particle:
-        msd = (s1 - 2.0 * s2) / norm[:, None]
-        msd[0] = 0.0
-        return msd
-    s2_sum = irfft(power_sum, n=n_fft)[:n]
-    msd = (s1.sum(axis=1) - 2.0 * s2_sum) / (norm * n_part)
-    msd[0] = 0.0
-    return msd
+        return _msd_sums(sig, sq, n).T
+    return _msd_sums(sig.reshape(1, n_part * dim, n), sq.sum(axis=0)[None], n)[0] / n_part
 
 
 def msd_direct(x: np.ndarray) -> np.ndarray:
@@ -239,17 +248,31 @@ def drift_corrected_displacements(
     """Displacements of the ``mask`` atoms from frame 0, minus the host's centre-of-mass motion.
 
     The reference is the mass-weighted centre of mass of the non-species (framework) atoms, or of
-    the whole system when there is no framework (e.g. pure Li metal).
+    the whole system when there is no framework (e.g. pure Li metal). The result is an
+    (n_frames, n_species, 3) view of time-last storage (n_species, 3, n_frames): the MSD FFTs run
+    along contiguous time, and only the species atoms are ever copied.
     """
-    disp = positions - positions[0]
-    ref = ~mask if np.any(~mask) else np.ones_like(mask)
-    weights = masses[ref] / masses[ref].sum()
-    com = np.einsum("tad,a->td", disp[:, ref, :], weights)
-    label: Literal["framework", "system"] = "framework" if np.any(~mask) else "system"
-    return disp[:, mask, :] - com[:, None, :], label
+    has_host = bool(np.any(~mask))
+    ref = ~mask if has_host else np.ones_like(mask)
+    weights = np.where(ref, masses, 0.0) / masses[ref].sum()
+    com = weights @ positions  # (n_frames, 3)
+    com -= com[0]
+    species = positions.compress(mask, axis=1)  # (n_frames, n_species, 3)
+    start = species[0][:, :, None]
+    out = np.empty((species.shape[1], 3, len(positions)))
+    # transpose in cache-sized runs of frames: one strided pass over all frames is 2× slower
+    for t0 in range(0, len(positions), _TRANSPOSE_FRAMES):
+        sl = slice(t0, t0 + _TRANSPOSE_FRAMES)
+        np.subtract(species[sl].transpose(1, 2, 0), start, out=out[:, :, sl])
+        out[:, :, sl] -= com[sl].T
+    label: Literal["framework", "system"] = "framework" if has_host else "system"
+    return out.transpose(2, 0, 1), label
 
 
-def _linear_fit(t: np.ndarray, y: np.ndarray, t0: float, t1: float) -> tuple[float, float, int]:
+def _linear_fit(
+    t: np.ndarray, y: np.ndarray, t0: float, t1: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares slope and intercept over t0 ≤ t ≤ t1; ``y`` (n,) or (n, k): k fits at once."""
     sel = (t >= t0 - 1e-9) & (t <= t1 + 1e-9)
     if sel.sum() < 3:
         raise InputError(
@@ -258,7 +281,7 @@ def _linear_fit(t: np.ndarray, y: np.ndarray, t0: float, t1: float) -> tuple[flo
             field="window",
         )
     slope, intercept = np.polyfit(t[sel], y[sel], 1)
-    return float(slope), float(intercept), int(sel.sum())
+    return slope, intercept
 
 
 def _default_window(duration_fs: float) -> tuple[float, float]:
@@ -399,26 +422,30 @@ def analyze_diffusion(
             )
 
     disp, drift_ref = drift_corrected_displacements(pos, mask, _masses(numbers))
+    sig = disp.transpose(1, 2, 0)  # (n_sp, 3, n_frames), contiguous: time-last for the FFTs
+    sq_atom = np.einsum("adt,adt->at", sig, sig)  # |displacement|² per atom and frame
+    sq = sq_atom.sum(axis=0)
     lag_t = np.arange(n_frames) * dt_fs
 
-    # --- tracer MSD of the whole run (value of D) ---
-    msd = msd_fft(disp)
-    slope, intercept, _ = _linear_fit(lag_t, msd, t0, t1)
-    D_full = slope / (2 * DIMENSIONS) * A2_PER_FS_TO_CM2_PER_S
+    # --- tracer MSD of the whole run (value of D; every lag, for the stored curve) ---
+    msd = _msd_sums(sig.reshape(1, n_sp * 3, n_frames), sq[None], n_frames)[0] / n_sp
+    slope, intercept = _linear_fit(lag_t, msd, t0, t1)
+    D_full = float(slope) / (2 * DIMENSIONS) * A2_PER_FS_TO_CM2_PER_S
 
     # --- independent blocks: σ of D and of the collective D ---
     block_len = n_frames // n_blocks
-    blocks = disp[: block_len * n_blocks].reshape(n_blocks, block_len, n_sp, 3)
-    block_lag_t = np.arange(block_len) * dt_fs
+    n_used = block_len * n_blocks
     f0, f1 = t0 / duration, t1 / duration
     bt0, bt1 = f0 * (block_len - 1) * dt_fs, f1 * (block_len - 1) * dt_fs
-    # all blocks in one FFT: (block_len, n_blocks·n_sp, 3), then average per block
-    per_atom = msd_fft(
-        blocks.transpose(1, 0, 2, 3).reshape(block_len, n_blocks * n_sp, 3), per_particle=True
-    )
-    block_msd = per_atom.reshape(block_len, n_blocks, n_sp).mean(axis=2)
+    # the block fits read lags up to bt1 only: shorter FFTs (n_lags_b ≤ block_len)
+    n_lags_b = min(block_len, int(np.floor((bt1 + 1e-9) / dt_fs)) + 2)
+    block_lag_t = np.arange(n_lags_b) * dt_fs
+    # all blocks in one call: (n_blocks, n_sp·3, block_len) views, no copy
+    blocks = sig.reshape(n_sp * 3, n_frames)[:, :n_used].reshape(n_sp * 3, n_blocks, block_len)
+    block_sq = sq[:n_used].reshape(n_blocks, block_len)
+    block_msd = _msd_sums(blocks.transpose(1, 0, 2), block_sq, n_lags_b) / n_sp
     D_blocks = (
-        np.array([_linear_fit(block_lag_t, block_msd[:, b], bt0, bt1)[0] for b in range(n_blocks)])
+        _linear_fit(block_lag_t, block_msd.T, bt0, bt1)[0]
         / (2 * DIMENSIONS)
         * A2_PER_FS_TO_CM2_PER_S
     )
@@ -448,11 +475,12 @@ def analyze_diffusion(
     # pins the species' COM to the system COM and the collective MSD is zero by construction ---
     D_coll = D_coll_sigma = None
     if collective and drift_ref == "framework":
-        com = disp.mean(axis=1)  # (n_frames, 3)
-        com_blocks = com[: block_len * n_blocks].reshape(n_blocks, block_len, 3).transpose(1, 0, 2)
-        msd_cb = n_sp * msd_fft(com_blocks, per_particle=True)
+        com = sig.mean(axis=0)  # (3, n_frames)
+        com_blocks = com[:, :n_used].reshape(3, n_blocks, block_len).transpose(1, 0, 2)
+        com_sq = np.einsum("bdt,bdt->bt", com_blocks, com_blocks)
+        msd_cb = n_sp * _msd_sums(com_blocks, com_sq, n_lags_b)
         Dc_blocks = (
-            np.array([_linear_fit(block_lag_t, msd_cb[:, b], bt0, bt1)[0] for b in range(n_blocks)])
+            _linear_fit(block_lag_t, msd_cb.T, bt0, bt1)[0]
             / (2 * DIMENSIONS)
             * A2_PER_FS_TO_CM2_PER_S
         )
@@ -460,8 +488,7 @@ def analyze_diffusion(
         D_coll_sigma = float(np.std(Dc_blocks, ddof=1) / np.sqrt(n_blocks))
 
     # --- convergence ---
-    max_disp = np.sqrt(np.einsum("tad,tad->ta", disp, disp)).max(axis=0)
-    n_hops = int(np.sum(max_disp > hop_distance_A))
+    n_hops = int(np.sum(np.sqrt(sq_atom.max(axis=1)) > hop_distance_A))
     i_plateau = min(round(min(plateau_fs, t0) / dt_fs), n_frames - 1)
     plateau = float(msd[max(i_plateau, 1)])
     i_end = min(round(t1 / dt_fs), n_frames - 1)
@@ -534,7 +561,7 @@ def analyze_diffusion(
         n_framework_atoms=n_atoms - n_sp,
         drift_reference=drift_ref,
         volume_A3=volume,
-        fit_intercept_A2=intercept,
+        fit_intercept_A2=float(intercept),
         msd_t_fs=curve_t,
         msd_A2=curve_msd,
         source=source,

@@ -45,6 +45,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from screening.electronic import ElectronicClass
+from screening.thermo import ThermoSummary
 
 CRITERIA = ("potential", "reversibility", "mixed_conduction", "formation_energy")
 
@@ -118,18 +119,18 @@ class RankingThresholds(BaseModel):
 
 
 class RankingInput(BaseModel):
-    """The numbers the ranking needs for one lithiated candidate."""
+    """The numbers the ranking needs for one lithiated candidate.
+
+    ``thermo`` is the candidate's stored :class:`ThermoSummary` itself (voltage, hull distances,
+    volume step, formation energy), so those numbers are declared in one place.
+    """
 
     candidate_id: str
     system: str | None = None
     phase: str | None = None
     status: Literal["ok", "failed"] = "ok"
     reason: str | None = None
-    voltage_V: float | None = Field(None, description="potential of the step forming the phase")
-    e_above_hull_eV_atom: float | None = None
-    neighbour_e_above_hull_eV_atom: float | None = None
-    volume_change_step: float | None = None
-    formation_energy_eV_atom: float | None = None
+    thermo: ThermoSummary = Field(default_factory=ThermoSummary)
     T_op_K: float | None = None
     D_op_cm2_s: float | None = None
     D_op_sigma_cm2_s: float | None = None
@@ -200,12 +201,12 @@ def _ionic_check(c: RankingInput, th: RankingThresholds) -> tuple[bool | None, s
 def criterion_potential(c: RankingInput, th: RankingThresholds) -> CriterionResult:
     """Criterion 1: lithiation potential near (and above) 0 V vs Li+/Li."""
     lo, hi = th.voltage_window_V
-    vals = {"voltage_V": c.voltage_V, "window_min_V": lo, "window_max_V": hi}
-    if c.voltage_V is None:
+    vals = {"voltage_V": c.thermo.voltage_V, "window_min_V": lo, "window_max_V": hi}
+    if c.thermo.voltage_V is None:
         return CriterionResult(
             name="potential", passed=None, score=0.0, values=vals, note="no voltage"
         )
-    v = c.voltage_V
+    v = c.thermo.voltage_V
     passed = v > 0.0 and lo <= v <= hi
     score = _clip(1.0 - (v - lo) / (hi - lo)) if v > max(lo, 0.0) else 0.0
     note = "" if passed else ("≤ 0 V: Li plating wins" if v <= 0 else "outside voltage window")
@@ -215,20 +216,21 @@ def criterion_potential(c: RankingInput, th: RankingThresholds) -> CriterionResu
 def criterion_reversibility(c: RankingInput, th: RankingThresholds) -> CriterionResult:
     """Criterion 2: near-hull phase and neighbour, tolerable volume step, fast enough Li."""
     notes: list[str] = []
-    if c.e_above_hull_eV_atom is None or c.neighbour_e_above_hull_eV_atom is None:
+    t = c.thermo
+    if t.e_above_hull_eV_atom is None or t.neighbour_e_above_hull_eV_atom is None:
         hull_ok, hull_s = None, 0.0
         notes.append("no hull data")
     else:
-        worst = max(c.e_above_hull_eV_atom, c.neighbour_e_above_hull_eV_atom)
+        worst = max(t.e_above_hull_eV_atom, t.neighbour_e_above_hull_eV_atom)
         hull_ok = worst <= th.max_e_above_hull_eV_atom
         hull_s = _clip(1.0 - worst / th.max_e_above_hull_eV_atom)
         if not hull_ok:
             notes.append("above hull")
-    if c.volume_change_step is None:
+    if t.volume_change_step is None:
         vol_ok, vol_s = None, 0.0
         notes.append("no volume change")
     else:
-        dv = abs(c.volume_change_step)
+        dv = abs(t.volume_change_step)
         vol_ok = dv <= th.max_volume_change_per_step
         vol_s = _clip(1.0 - dv / th.max_volume_change_per_step)
         if not vol_ok:
@@ -240,9 +242,9 @@ def criterion_reversibility(c: RankingInput, th: RankingThresholds) -> Criterion
         notes.append("Li too slow")
     score = (hull_s + vol_s + (_d_score(c.D_op_cm2_s, th) if kin_ok is not None else 0.0)) / 3
     vals = {
-        "e_above_hull_eV_atom": c.e_above_hull_eV_atom,
-        "neighbour_e_above_hull_eV_atom": c.neighbour_e_above_hull_eV_atom,
-        "volume_change_step": c.volume_change_step,
+        "e_above_hull_eV_atom": t.e_above_hull_eV_atom,
+        "neighbour_e_above_hull_eV_atom": t.neighbour_e_above_hull_eV_atom,
+        "volume_change_step": t.volume_change_step,
         "D_op_cm2_s": c.D_op_cm2_s,
         "hull_ok": hull_ok,
         "volume_ok": vol_ok,
@@ -305,7 +307,7 @@ def criterion_mixed_conduction(c: RankingInput, th: RankingThresholds) -> Criter
 
 def criterion_formation_energy(c: RankingInput, th: RankingThresholds) -> CriterionResult:
     """Formation energy: negative passes; more negative scores higher."""
-    ef = c.formation_energy_eV_atom
+    ef = c.thermo.formation_energy_eV_atom
     vals = {"formation_energy_eV_atom": ef, "scale_eV_atom": th.formation_energy_scale_eV_atom}
     if ef is None:
         return CriterionResult(
@@ -328,7 +330,7 @@ def evaluate(c: RankingInput, th: RankingThresholds) -> RankedCandidate:
             status="failed",
             reason=c.reason or "failed (no reason recorded)",
             flags=["failed"],
-            formation_energy_eV_atom=c.formation_energy_eV_atom,
+            formation_energy_eV_atom=c.thermo.formation_energy_eV_atom,
         )
     crits = [
         criterion_potential(c, th),
@@ -348,16 +350,15 @@ def evaluate(c: RankingInput, th: RankingThresholds) -> RankedCandidate:
         score=score,
         passing=all(cr.passed is True for cr in crits),
         flags=flags,
-        formation_energy_eV_atom=c.formation_energy_eV_atom,
+        formation_energy_eV_atom=c.thermo.formation_energy_eV_atom,
     )
 
 
 def _objectives(c: RankingInput) -> tuple[float, float, float] | None:
-    if c.voltage_V is None or c.D_op_cm2_s is None or c.formation_energy_eV_atom is None:
+    v, d, ef = c.thermo.voltage_V, c.D_op_cm2_s, c.thermo.formation_energy_eV_atom
+    if v is None or d is None or ef is None or d <= 0:
         return None
-    if c.D_op_cm2_s <= 0:
-        return None
-    return (-c.voltage_V, math.log10(c.D_op_cm2_s), -c.formation_energy_eV_atom)
+    return (-v, math.log10(d), -ef)
 
 
 def pareto_front(points: dict[str, tuple[float, ...]]) -> set[str]:

@@ -28,7 +28,7 @@ from pydantic import BaseModel, Field
 from screening.electronic import ElectronicAssessment, ElectronicClass
 from screening.hashing import settings_hash
 from screening.ranking import CriterionResult, RankingInput, RankingThresholds, rank
-from screening.thermo import PhaseThermo, SystemThermo
+from screening.thermo import SystemThermo, ThermoSummary
 
 #: packages whose versions go into every provenance record
 TRACKED_PACKAGES = (
@@ -106,38 +106,6 @@ class Provenance(BaseModel):
         """One-line summary for tables."""
         pot = f" {self.potential}" if self.potential else ""
         return f"{self.engine}{pot} #{self.settings_hash[:8]}"
-
-
-class ThermoSummary(BaseModel):
-    """Thermodynamic numbers of the candidate's phase (from :class:`SystemThermo`)."""
-
-    formation_energy_eV_atom: float | None = None
-    e_above_hull_eV_atom: float | None = None
-    on_hull: bool | None = None
-    voltage_V: float | None = Field(None, description="potential of the step forming the phase")
-    delithiated_neighbour: str | None = None
-    neighbour_e_above_hull_eV_atom: float | None = None
-    volume_change_step: float | None = None
-    volume_change_from_host: float | None = None
-    x_li_per_m: float | None = None
-    corrections: str | None = None
-
-    @classmethod
-    def from_phase(cls, thermo: SystemThermo, phase: str) -> ThermoSummary:
-        """Pick ``phase`` out of a system's thermo document."""
-        p: PhaseThermo = thermo.phase(phase)
-        return cls(
-            formation_energy_eV_atom=p.formation_energy_eV_atom,
-            e_above_hull_eV_atom=p.e_above_hull_eV_atom,
-            on_hull=p.on_hull,
-            voltage_V=p.formation_voltage_V,
-            delithiated_neighbour=p.delithiated_neighbour,
-            neighbour_e_above_hull_eV_atom=p.neighbour_e_above_hull_eV_atom,
-            volume_change_step=p.volume_change_step,
-            volume_change_from_host=p.volume_change_from_host,
-            x_li_per_m=p.x_li_per_m,
-            corrections=thermo.corrections,
-        )
 
 
 class TransportPoint(BaseModel):
@@ -246,11 +214,7 @@ class CandidateResult(BaseModel):
             phase=self.phase,
             status=self.status,
             reason=self.reason,
-            voltage_V=self.thermo.voltage_V,
-            e_above_hull_eV_atom=self.thermo.e_above_hull_eV_atom,
-            neighbour_e_above_hull_eV_atom=self.thermo.neighbour_e_above_hull_eV_atom,
-            volume_change_step=self.thermo.volume_change_step,
-            formation_energy_eV_atom=self.thermo.formation_energy_eV_atom,
+            thermo=self.thermo,
             T_op_K=op.temperature_K if op else self.T_op_K,
             D_op_cm2_s=op.D_cm2_s if op else None,
             D_op_sigma_cm2_s=op.D_sigma_cm2_s if op else None,

@@ -148,6 +148,36 @@ class SystemThermo(BaseModel):
         raise KeyError(name)
 
 
+class ThermoSummary(BaseModel):
+    """Thermodynamic numbers of one candidate's phase (from :class:`SystemThermo`).
+
+    Stored as ``thermo`` in a candidate's result document and read by the ranking as is, so the
+    numbers are declared once for both.
+    """
+
+    formation_energy_eV_atom: float | None = None
+    e_above_hull_eV_atom: float | None = None
+    on_hull: bool | None = None
+    voltage_V: float | None = Field(None, description="potential of the step forming the phase")
+    delithiated_neighbour: str | None = None
+    neighbour_e_above_hull_eV_atom: float | None = None
+    volume_change_step: float | None = None
+    volume_change_from_host: float | None = None
+    x_li_per_m: float | None = None
+    corrections: str | None = None
+
+    @classmethod
+    def from_phase(cls, thermo: SystemThermo, phase: str) -> ThermoSummary:
+        """Pick ``phase`` out of a system's thermo document.
+
+        Fields named as in :class:`PhaseThermo` are the same numbers and are copied by name; only
+        the voltage (``formation_voltage_V`` there) and the system-wide corrections differ.
+        """
+        p = thermo.phase(phase)
+        same_name = p.model_dump(include=set(cls.model_fields))
+        return cls(**same_name, voltage_V=p.formation_voltage_V, corrections=thermo.corrections)
+
+
 def _system_elements(system: str) -> tuple[str, str]:
     from pymatgen.core import Element
 

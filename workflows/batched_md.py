@@ -51,9 +51,9 @@ from workflows.md import (
     MDResult,
     finished_result,
     load_checkpoint,
+    md_protocol,
     save_checkpoint,
     summarize,
-    validate_md_settings,
 )
 from workflows.md_guards import (
     GuardState,
@@ -210,18 +210,19 @@ def run_nvt_batched(
             f"{len(temperatures_K)} temperatures, {len(trajectory_paths)} paths)",
             field="temperatures_K",
         )
-    for temp in temperatures_K:
-        validate_md_settings(
-            temperature_K=temp,
-            timestep_fs=timestep_fs,
-            equilibration_steps=equilibration_steps,
-            production_steps=production_steps,
-            stride=stride,
-            thermostat=thermostat,
-            thermostat_timescale_fs=thermostat_timescale_fs,
-            checkpoint_every_steps=checkpoint_every_steps,
-        )
-    guards = guards or StabilityGuards()
+    guards, protocol = md_protocol(
+        temperatures_K=temperatures_K,
+        timestep_fs=timestep_fs,
+        equilibration_steps=equilibration_steps,
+        production_steps=production_steps,
+        stride=stride,
+        thermostat=thermostat,
+        thermostat_timescale_fs=thermostat_timescale_fs,
+        checkpoint_every_steps=checkpoint_every_steps,
+        seed=seed,
+        potential=potential,
+        guards=guards,
+    )
     candidate_ids = list(candidate_ids) if candidate_ids is not None else [""] * n_sys
     paths = [Path(p) for p in trajectory_paths]
     if len(set(paths)) != n_sys:
@@ -243,16 +244,8 @@ def run_nvt_batched(
             }
             for a, t, cid in zip(systems, temperatures_K, candidate_ids, strict=True)
         ],
-        "timestep_fs": float(timestep_fs),
-        "equilibration_steps": int(equilibration_steps),
-        "production_steps": int(production_steps),
-        "stride": int(stride),
-        "thermostat": thermostat,
-        "thermostat_timescale_fs": float(thermostat_timescale_fs),
-        "seed": int(seed),
-        "potential": potential,
         "dtype": str(dtype),
-        "guards": guards.model_dump(),
+        **protocol,
     }
     batch_digest = settings_hash(batch_settings)
     # Each file's hash ties it to its batch: the noise (and so the trajectory) depends on it.
@@ -469,14 +462,17 @@ def run_nvt_batched(
         def is_frame(s: int) -> bool:
             return s >= equilibration_steps and (s - equilibration_steps) % stride == 0
 
-        def drop(flagged: list[int]) -> None:
-            """Remove flagged systems (original indices) from the batch."""
+        def drop(flagged: dict[int, str]) -> None:
+            """Record why systems went unstable (original index → guard reason) and remove them
+            from the batch."""
             nonlocal state, images, kT
             keep = [k for k, i in enumerate(active) if i not in flagged]
             atom_keep = torch.isin(
                 state.system_idx, torch.tensor(keep, device=state.system_idx.device)
             )
-            for i in flagged:
+            for i, reason in flagged.items():
+                reasons[i] = reason
+                logger.warning("batch system %d unstable at %d: %s", i, step, reason)
                 active.remove(i)
                 stopped_at[i] = step
                 # mark the file now: a crash later must not leave it looking "running"
@@ -546,7 +542,7 @@ def run_nvt_batched(
                         .numpy()
                     )
                     temps = 2.0 * ke / (3.0 * np.array([n_atoms[i] for i in active]) * KB_EV)
-                    flagged = []
+                    flagged: dict[int, str] = {}
                     for k, i in enumerate(active):
                         r = check_step(
                             guards,
@@ -558,20 +554,15 @@ def run_nvt_batched(
                             positions_finite=bool(finite[k] == n_atoms[i]),
                         )
                         if r is not None:
-                            reasons[i] = r
-                            flagged.append(i)
+                            flagged[i] = r
                     if flagged:
-                        for i in flagged:
-                            logger.warning(
-                                "batch system %d unstable at %d: %s", i, step, reasons[i]
-                            )
                         drop(flagged)
                         if not active:
                             break
                     if is_frame(step):
                         record()
                     if step % guards.check_every_steps == 0:
-                        flagged = []
+                        flagged = {}
                         atoms_list = state.to_atoms()
                         for k, i in enumerate(active):
                             r = check_periodic(
@@ -583,13 +574,8 @@ def run_nvt_batched(
                                 has_conserved=nhc is not None,
                             )
                             if r is not None:
-                                reasons[i] = r
-                                flagged.append(i)
+                                flagged[i] = r
                         if flagged:
-                            for i in flagged:
-                                logger.warning(
-                                    "batch system %d unstable at %d: %s", i, step, reasons[i]
-                                )
                             drop(flagged)
                     if active and (step % checkpoint_every_steps == 0 or step == total_steps):
                         checkpoint()

@@ -26,7 +26,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -110,9 +110,9 @@ def load_checkpoint(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     return arrays, meta
 
 
-def validate_md_settings(
+def md_protocol(
     *,
-    temperature_K: float,
+    temperatures_K: Sequence[float],
     timestep_fs: float,
     equilibration_steps: int,
     production_steps: int,
@@ -120,24 +120,46 @@ def validate_md_settings(
     thermostat: str,
     thermostat_timescale_fs: float,
     checkpoint_every_steps: int,
-) -> None:
-    """Raise InputError for impossible MD settings."""
-    checks = [
-        (temperature_K > 0, "temperature_K", "must be > 0 K"),
-        (0 < timestep_fs <= 10, "timestep_fs", "must be in (0, 10] fs"),
-        (equilibration_steps >= 0, "equilibration_steps", "must be >= 0"),
-        (production_steps >= 1, "production_steps", "must be >= 1"),
-        (stride >= 1, "stride", "must be >= 1"),
-        (thermostat_timescale_fs > 0, "thermostat_timescale_fs", "must be > 0 fs"),
-        (checkpoint_every_steps >= 1, "checkpoint_every_steps", "must be >= 1"),
-    ]
-    for ok, name, why in checks:
-        if not ok:
-            raise InputError(why, field=name)
-    if thermostat not in THERMOSTATS:
-        raise InputError(
-            f"unknown thermostat {thermostat!r}", field="thermostat", allowed=THERMOSTATS
-        )
+    seed: int,
+    potential: str,
+    guards: StabilityGuards | None,
+) -> tuple[StabilityGuards, dict[str, Any]]:
+    """Validate the MD settings; return the guards in force and the protocol part of the
+    settings hash.
+
+    Shared by the ASE and torch-sim engines so that both refuse the same impossible settings
+    (InputError) and hash the same protocol keys: what makes two runs "the same" for re-use and
+    resume must not drift between them.
+    """
+    for temperature_K in temperatures_K:
+        checks = [
+            (temperature_K > 0, "temperature_K", "must be > 0 K"),
+            (0 < timestep_fs <= 10, "timestep_fs", "must be in (0, 10] fs"),
+            (equilibration_steps >= 0, "equilibration_steps", "must be >= 0"),
+            (production_steps >= 1, "production_steps", "must be >= 1"),
+            (stride >= 1, "stride", "must be >= 1"),
+            (thermostat_timescale_fs > 0, "thermostat_timescale_fs", "must be > 0 fs"),
+            (checkpoint_every_steps >= 1, "checkpoint_every_steps", "must be >= 1"),
+        ]
+        for ok, name, why in checks:
+            if not ok:
+                raise InputError(why, field=name)
+        if thermostat not in THERMOSTATS:
+            raise InputError(
+                f"unknown thermostat {thermostat!r}", field="thermostat", allowed=THERMOSTATS
+            )
+    guards = guards or StabilityGuards()
+    return guards, {
+        "timestep_fs": float(timestep_fs),
+        "equilibration_steps": int(equilibration_steps),
+        "production_steps": int(production_steps),
+        "stride": int(stride),
+        "thermostat": thermostat,
+        "thermostat_timescale_fs": float(thermostat_timescale_fs),
+        "seed": int(seed),
+        "potential": potential,
+        "guards": guards.model_dump(),
+    }
 
 
 def summarize(
@@ -271,8 +293,8 @@ def run_nvt(
     settings raises InputError unless ``overwrite=True``. ``_step_hook(step)`` is called after
     every step (tests use it to simulate crashes).
     """
-    validate_md_settings(
-        temperature_K=temperature_K,
+    guards, protocol = md_protocol(
+        temperatures_K=[temperature_K],
         timestep_fs=timestep_fs,
         equilibration_steps=equilibration_steps,
         production_steps=production_steps,
@@ -280,8 +302,10 @@ def run_nvt(
         thermostat=thermostat,
         thermostat_timescale_fs=thermostat_timescale_fs,
         checkpoint_every_steps=checkpoint_every_steps,
+        seed=seed,
+        potential=potential,
+        guards=guards,
     )
-    guards = guards or StabilityGuards()
     traj_path = Path(trajectory_path)
     ckpt_path = (
         Path(checkpoint_path) if checkpoint_path else default_checkpoint_path(trajectory_path)
@@ -295,16 +319,8 @@ def run_nvt(
         "positions_sha": hashlib.sha256(atoms.positions.tobytes()).hexdigest(),
         "cell": atoms.cell.array.tolist(),
         "temperature_K": float(temperature_K),
-        "timestep_fs": float(timestep_fs),
-        "equilibration_steps": int(equilibration_steps),
-        "production_steps": int(production_steps),
-        "stride": int(stride),
-        "thermostat": thermostat,
-        "thermostat_timescale_fs": float(thermostat_timescale_fs),
-        "seed": int(seed),
-        "potential": potential,
         "candidate_id": candidate_id,
-        "guards": guards.model_dump(),
+        **protocol,
     }
     digest = settings_hash(settings)
     if overwrite:

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
-from potentials.cards import sha256_file
 from potentials.distill import DistillSettings, distill
 from potentials.distill_data import ENERGY_KEY, FORCES_KEY, Phase, keep_physical, label, split
 from potentials.distill_eval import explore, load_student
+from screening.hashing import file_sha256
 
 MODELS = Path(__file__).resolve().parents[2] / "potentials" / "models"
 SHIPPED = MODELS / "ilscreen-li-alloys.model"
@@ -92,7 +92,7 @@ def test_tiny_distillation_end_to_end(tiny_run: tuple[Path, dict]) -> None:
     assert model.exists()
     on_disk = json.loads((out / "train" / "tiny.card.json").read_text())
     assert on_disk.keys() >= REQUIRED_KEYS
-    assert on_disk["sha256"] == sha256_file(model) == card["sha256"]
+    assert on_disk["sha256"] == file_sha256(model) == card["sha256"]
     per = on_disk["metrics"]["test"]["per_system"]
     assert set(per) == {"CuAg", "Ag"}
     for m in per.values():
@@ -132,7 +132,7 @@ def test_shipped_model_card_matches_file() -> None:
         pytest.skip("shipped model not built yet")
     card = json.loads((MODELS / "ilscreen-li-alloys.card.json").read_text())
     assert card.keys() >= REQUIRED_KEYS
-    assert card["sha256"] == sha256_file(SHIPPED)
+    assert card["sha256"] == file_sha256(SHIPPED)
     assert card["file"] == SHIPPED.name
     per = card["metrics"]["test"]["per_system"]
     for system in ("Li3Sb", "LiC6", "LiAg"):

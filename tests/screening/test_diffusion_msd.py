@@ -84,6 +84,44 @@ def test_block_error_bar_is_calibrated():
     assert abs(float(np.mean(pulls))) < 0.5
 
 
+def test_blocks_equal_direct_fits_of_each_block():
+    """The batched FFT path (short block FFTs, cache-sized chunks) reproduces, to rounding, the
+    definition: mass-weighted host drift removed, then per block an O(N²) all-origin MSD fitted
+    over the same relative window; collective D from the species' centre of mass."""
+    n_frames, n_li, dt = 1003, 8, DT_FS  # 5 blocks of 200 frames + 3 unused; > 256-frame runs
+    pos, t, numbers = random_walk(1e-5, n_frames=n_frames, n_li=n_li, n_host=6, seed=20)
+    numbers = numbers.copy()
+    numbers[-2:] = 32  # two Ge among the Sb: the host COM is mass-weighted
+    pos = pos + t[:, None, None] * np.array([1e-3, 0.0, -2e-3])
+    res = analyze_diffusion(pos, t, numbers, 1000.0, 600.0)
+
+    from ase.data import atomic_masses
+
+    disp = pos - pos[0]
+    host_m = atomic_masses[numbers[n_li:]]
+    dc = disp[:, :n_li] - np.einsum("tad,a->td", disp[:, n_li:], host_m / host_m.sum())[:, None]
+    duration = (n_frames - 1) * dt
+    block_len = n_frames // 5
+    lag_t = np.arange(block_len) * dt
+    w0, w1 = (f * (block_len - 1) * dt / duration for f in (res.t_start_fs, res.t_end_fs))
+    sel = (lag_t >= w0 - 1e-9) & (lag_t <= w1 + 1e-9)
+    to_D = A2_PER_FS_TO_CM2_PER_S / 6
+
+    def block_D(x: np.ndarray) -> float:
+        return float(np.polyfit(lag_t[sel], msd_direct(x)[sel], 1)[0]) * to_D
+
+    blocks = [dc[b * block_len : (b + 1) * block_len] for b in range(5)]
+    np.testing.assert_allclose(res.D_blocks_cm2_s, [block_D(b) for b in blocks], rtol=1e-9)
+    d_coll = [n_li * block_D(b.mean(axis=1)) for b in blocks]
+    assert res.D_collective_cm2_s == pytest.approx(np.mean(d_coll), rel=1e-9)
+    full = msd_direct(dc)
+    i_end = round(res.t_end_fs / dt)
+    assert res.msd_end_A2 == pytest.approx(full[i_end], rel=1e-9)
+    np.testing.assert_allclose(
+        res.msd_A2, full[np.round(np.array(res.msd_t_fs) / dt).astype(int)], rtol=1e-9, atol=1e-12
+    )
+
+
 def test_uniform_drift_removed():
     pos, t, numbers = random_walk(2e-5, seed=4)
     base = analyze_diffusion(pos, t, numbers, 1000.0, 600.0)

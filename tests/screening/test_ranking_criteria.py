@@ -13,19 +13,24 @@ from screening.electronic import (
     load_literature,
 )
 from screening.ranking import RankingInput, RankingThresholds, pareto_front, rank
+from screening.thermo import ThermoSummary
 
 
 def good(cid="Li-Sb/Li3Sb/2x2x2/vac1/seed0", **kw) -> RankingInput:
-    """A candidate passing everything with default thresholds."""
+    """A candidate passing everything with default thresholds; ``kw`` overrides any number,
+    the thermo ones (``voltage_V``, ...) included."""
+    thermo = dict(
+        voltage_V=0.2, e_above_hull_eV_atom=0.0, neighbour_e_above_hull_eV_atom=0.0,
+        volume_change_step=0.2, formation_energy_eV_atom=-0.6,
+    )  # fmt: skip
     base = dict(
-        candidate_id=cid, system="Li-Sb", phase="Li3Sb", voltage_V=0.2,
-        e_above_hull_eV_atom=0.0, neighbour_e_above_hull_eV_atom=0.0, volume_change_step=0.2,
-        formation_energy_eV_atom=-0.6, T_op_K=298.15, D_op_cm2_s=1e-10, D_op_sigma_cm2_s=2e-11,
-        transport_converged=True, electronic_class=ElectronicClass.METAL,
+        candidate_id=cid, system="Li-Sb", phase="Li3Sb", T_op_K=298.15, D_op_cm2_s=1e-10,
+        D_op_sigma_cm2_s=2e-11, transport_converged=True, electronic_class=ElectronicClass.METAL,
         electronic_source="computed (vasp)",
     )  # fmt: skip
-    base.update(kw)
-    return RankingInput(**base)
+    for key, value in kw.items():
+        (thermo if key in ThermoSummary.model_fields else base)[key] = value
+    return RankingInput(**base, thermo=ThermoSummary(**thermo))
 
 
 def crit(result, name):
