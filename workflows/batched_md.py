@@ -49,6 +49,7 @@ from screening.trajectory import TrajectoryWriter, read_trajectory
 from screening.units import FS_TO_PS, KB_EV
 from workflows.md import (
     MDResult,
+    StepProgress,
     finished_result,
     load_checkpoint,
     md_protocol,
@@ -501,18 +502,12 @@ def run_nvt_batched(
             st.momenta = nhc.integrate(st.momenta, st.masses, st.system_idx, half_dt)
             return st
 
-        from workflows.md import _progress
-
         t0 = time.perf_counter()
         try:
             if resumed_from is None and is_frame(step):
                 record()
-            with _progress(progress) as bar:
-                task = (
-                    bar.add_task(f"batched NVT ({n_sys} runs)", total=total_steps, completed=step)
-                    if bar
-                    else None
-                )
+            label = f"batched NVT ({n_sys} runs, {sum(n_atoms)} atoms)"
+            with StepProgress(progress, label, total_steps, step) as bar:
                 while step < total_steps and active:
                     frac_old = frac(state.positions)
                     prev_unwrapped = unwrapped()
@@ -581,8 +576,7 @@ def run_nvt_batched(
                         checkpoint()
                     if _step_hook is not None:
                         _step_hook(step)
-                    if bar is not None:
-                        bar.update(task, completed=step)
+                    bar.update(step)
             wall = time.perf_counter() - t0
             for i, w in writers.items():
                 md = gstates[i].min_distance_A

@@ -246,21 +246,58 @@ def _fresh_forces_energy(atoms: Any) -> tuple[np.ndarray, float]:
     return forces, float(energy)
 
 
-def _progress(enabled: bool) -> Any:
-    """A rich progress bar (or a no-op stand-in) advanced once per MD step."""
-    from contextlib import nullcontext
+class StepProgress:
+    """MD progress: a rich bar on a terminal, else a log line every 10 % (batch jobs, pipes).
 
-    if not enabled:
-        return nullcontext(None)
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+    Use as a context manager; ``update(step)`` is cheap enough to call every MD step.
+    """
 
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} steps"),
-        TimeRemainingColumn(),
-        transient=True,
-    )
+    def __init__(self, enabled: bool, label: str, total: int, start: int = 0) -> None:
+        self.enabled, self.label, self.total, self.start = enabled, label, max(total, 1), start
+        self._bar: Any = None
+        self._task: Any = None
+        self._next_report = start
+        self._t0 = time.perf_counter()
+
+    def __enter__(self) -> StepProgress:
+        import sys
+
+        if self.enabled and sys.stderr.isatty():
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total} steps"),
+                TimeRemainingColumn(),
+                transient=True,
+            ).__enter__()
+            self._task = self._bar.add_task(self.label, total=self.total, completed=self.start)
+        self._advance_report(self.start)
+        return self
+
+    def _advance_report(self, step: int) -> None:
+        tenth = max(self.total // 10, 1)
+        self._next_report = (step // tenth + 1) * tenth
+
+    def update(self, step: int) -> None:
+        if not self.enabled:
+            return
+        if self._bar is not None:
+            self._bar.update(self._task, completed=step)
+        elif step >= self._next_report:
+            rate = (step - self.start) / max(time.perf_counter() - self._t0, 1e-9)
+            eta = (self.total - step) / rate if rate > 0 else float("inf")
+            done = 100 * step / self.total
+            logger.info(
+                "%s: step %d/%d (%.0f%%), %.1f steps/s, ~%.0f s left",
+                *(self.label, step, self.total, done, rate, eta),
+            )
+            self._advance_report(step)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
 
 
 def run_nvt(
@@ -473,9 +510,8 @@ def run_nvt(
     try:
         if resumed_from is None and is_frame(step):
             record()
-        with _progress(progress) as bar:
-            label = f"NVT {candidate_id or traj_path.stem} {temperature_K:g} K"
-            task = bar.add_task(label, total=total_steps, completed=step) if bar else None
+        label = f"NVT {candidate_id or traj_path.stem} {temperature_K:g} K"
+        with StepProgress(progress, label, total_steps, step) as bar:
             while step < total_steps:
                 prev = atoms.positions.copy()
                 dyn.step()
@@ -509,8 +545,7 @@ def run_nvt(
                     checkpoint()
                 if _step_hook is not None:
                     _step_hook(step)
-                if bar is not None:
-                    bar.update(task, completed=step)
+                bar.update(step)
         wall = time.perf_counter() - t0
         md = gstate.min_distance_A
         writer.set_attrs(

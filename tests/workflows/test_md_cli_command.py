@@ -52,3 +52,27 @@ def test_md_command_bad_input(tmp_path):
     assert CANDIDATE in str(res.exception)  # the allowed ids are listed
     res = CliRunner().invoke(app, [*base, CANDIDATE, "--temperatures", "hot"])
     assert isinstance(res.exception, InputError) and "--temperatures" in str(res.exception)
+    for extra in ([], [CANDIDATE, "--all"]):  # neither ids nor --all / both
+        res = CliRunner().invoke(app, [*base, *extra])
+        assert isinstance(res.exception, InputError) and "--all" in str(res.exception)
+
+
+def test_md_all_runs_every_md_candidate_in_one_batch(tmp_path, tiny_mace, caplog):
+    from screening.campaign import load_campaign
+    from screening.candidates import generate_candidates
+    from workflows.flows import md_targets
+
+    ids = [c.id for c in md_targets(generate_candidates(load_campaign(CAMPAIGN), None))]
+    assert len({i.split("/")[0] for i in ids}) == 2  # both systems of the mini campaign
+    args = [
+        "md", "--all", "--candidates", str(CAMPAIGN), "--temperatures", "900",
+        "--potential", tiny_mace, "--out", str(tmp_path), "--batched",
+    ]  # fmt: skip
+    with caplog.at_level("INFO", logger="workflows.md"):
+        res = CliRunner().invoke(app, args)
+    assert res.exit_code in (0, 3), res.output
+    for cid in ids:
+        assert read_trajectory(tmp_path / cid / "T0900K.h5").attrs["candidate_id"] == cid
+    # no terminal under CliRunner: progress comes as log lines (the random tiny model may collapse
+    # before the end, so only the first 10 % is certain)
+    assert any("steps/s" in r.getMessage() for r in caplog.records), caplog.text
