@@ -77,7 +77,9 @@ def md_command(
     from workflows.flows import md_targets
     from workflows.md_jobs import md_steps, trajectory_path
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # progress off a terminal comes as INFO log lines (see workflows.md.StepProgress)
+    level = logging.INFO if progress else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     campaign = load_campaign(candidates)
     preset_name = preset or campaign.default_preset
     md_settings = campaign.preset(preset_name).md

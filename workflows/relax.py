@@ -8,7 +8,13 @@ the same code path, task document and provenance as atomate2's built-in force fi
 
 from __future__ import annotations
 
+import warnings
+
 from atomate2.forcefields.jobs import ForceFieldRelaxMaker
+
+# ASE's FrechetCellFilter takes scipy's matrix log of the cell deformation at every step; scipy
+# warns "logm result may be inaccurate" at errors of ~1e-12, which is harmless and floods the log
+warnings.filterwarnings("ignore", message="logm result may be inaccurate", category=RuntimeWarning)
 
 #: the factory atomate2 calls to build the calculator, with ``calculator_kwargs``
 CALCULATOR_FACTORY = {"@module": "potentials.registry", "@callable": "load_calculator"}
