@@ -8,12 +8,14 @@ an engine. Error metrics are computed here from plain arrays so they are testabl
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
 
 from screening.electronic import ElectronicAssessment, assess_electronic
 from screening.errors import InputError
+from screening.hashing import settings_hash
 
 #: default force-MAE threshold (eV/Å) above which a candidate's MLIP MD is flagged as unvalidated
 DEFAULT_FORCE_MAE_THRESHOLD = 0.10
@@ -69,10 +71,20 @@ class SnapshotError(BaseModel):
 
 
 class ValidationResult(BaseModel):
-    """Per-candidate energy/force errors of the MLIP used for MD against DFT on MD snapshots."""
+    """Per-candidate energy/force errors of the MLIP used for MD against DFT on MD snapshots.
 
+    Stored as its own document (kind "validation") next to the candidate documents: validation is
+    an optional step run after a screen, so it never rewrites the screen's results.
+    """
+
+    kind: Literal["validation"] = "validation"
     candidate_id: str
-    potential: str
+    potential: str = Field(description="canonical spec of the potential compared with DFT")
+    model_sha256: str | None = Field(
+        default=None,
+        description="sha256 of the model file compared: with the spec, what ties this result to "
+        "a candidate's provenance (a retrained file under the same spec is another model)",
+    )
     dft_engine: str
     trajectory: str | None = None
     temperature_K: float | None = None
@@ -96,6 +108,24 @@ class ValidationResult(BaseModel):
     snapshots: list[SnapshotError] = Field(default_factory=list)
     dft_settings: dict = Field(default_factory=dict)
     note: str | None = None
+
+    @property
+    def key(self) -> str:
+        """Store key: the candidate and the exact model validated."""
+        return f"validation:{self.candidate_id}:{self.potential}:{self.model_sha256}"
+
+    @property
+    def settings_hash(self) -> str:
+        """What makes two validations of one model different results (reference level, MD
+        temperature, sample size); the threshold is left out, so re-flagging replaces the doc."""
+        return settings_hash(
+            {
+                "dft_engine": self.dft_engine,
+                "dft_settings": self.dft_settings,
+                "temperature_K": self.temperature_K,
+                "n_snapshots": self.n_snapshots,
+            }
+        )
 
 
 def snapshot_error(

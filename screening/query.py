@@ -2,6 +2,7 @@
 
 >>> from screening.query import query
 >>> docs = query("campaign/store", system="Li-Sb", passing=True, sort="score")
+>>> docs[0].validation  # MLIP-vs-DFT check of its potential (``ilscreen dft validate --store``)
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def flat_row(doc: CandidateResult) -> dict[str, Any]:
     op = doc.operating_point()
     arr = doc.arrhenius
     el = doc.electronic
+    val = doc.validation
     row: dict[str, Any] = {
         "rank": doc.rank,
         "candidate_id": doc.candidate_id,
@@ -74,6 +76,9 @@ def flat_row(doc: CandidateResult) -> dict[str, Any]:
             "Ea_sigma_eV": arr.Ea_sigma_eV if arr else None,
             "electronic_class": el.electronic_class.value if el else "unknown",
             "electronic_source": el.source if el else "none",
+            "mlip_dft_force_mae_eV_A": val.force_mae_eV_A if val else None,
+            "mlip_dft_engine": val.dft_engine if val else None,
+            "mlip_dft_flagged": val.flagged if val else None,
             "score": doc.score,
             "pareto": doc.pareto,
             "passing": doc.passing,
@@ -114,19 +119,28 @@ def _pm(v: float | None, s: float | None, fmt: str) -> str:
     return f"{v:{fmt}} ± {s:{fmt}}" if s is not None else f"{v:{fmt}}"
 
 
+def _validation_cell(r: dict[str, Any]) -> str:
+    """'0.043 GPAW', red with ⚠ when above the stored threshold, '–' when not validated."""
+    mae = r["mlip_dft_force_mae_eV_A"]
+    if mae is None:
+        return "–"
+    text = f"{mae:.3f} {r['mlip_dft_engine'].split(',')[0]}"
+    return f"[red]{text} ⚠[/]" if r["mlip_dft_flagged"] else text
+
+
 def rich_table(docs: Sequence[CandidateResult], title: str = "ilscreen ranking"):
     """A rich Table of the ranking (imported lazily: rich is only needed for the CLI)."""
     from rich.table import Table
 
     t = Table(title=title, show_lines=False)
     for col in ("#", "candidate", "C1 C2 C3", "Ef eV/at", "V", "D(T_op) cm²/s", "Ea eV",
-                "electronic", "score", "P", "provenance"):  # fmt: skip
+                "electronic", "ΔF DFT eV/Å", "score", "P", "provenance"):  # fmt: skip
         t.add_column(col, overflow="fold")
     style = {"pass": "[green]✓[/]", "fail": "[red]✗[/]", "n/a": "[yellow]?[/]"}
     for d in docs:
         r = flat_row(d)
         if d.status == "failed":
-            t.add_row("–", d.candidate_id, "", "", "", "", "", "", "[red]failed[/]", "",
+            t.add_row("–", d.candidate_id, "", "", "", "", "", "", "", "[red]failed[/]", "",
                       f"[red]{d.reason or ''}[/]")  # fmt: skip
             continue
         src = r["electronic_source"]
@@ -140,6 +154,7 @@ def rich_table(docs: Sequence[CandidateResult], title: str = "ilscreen ranking")
             _pm(r["D_op_cm2_s"], r["D_op_sigma_cm2_s"], ".1e"),
             _pm(r["Ea_eV"], r["Ea_sigma_eV"], ".2f"),
             f"{r['electronic_class']} ({src_short})",
+            _validation_cell(r),
             _num(r["score"], ".2f"),
             "★" if d.pareto else "",
             r["provenance"],

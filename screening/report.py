@@ -2,8 +2,9 @@
 
 One file, ``<out>/report.html``, with PNGs embedded as base64 so it can be mailed or archived:
 ranking table, per-system convex hull and voltage profile (drawn here from the stored thermo
-documents), per-candidate criteria, Arrhenius and MSD plots (PNG files referenced in the documents,
-embedded when they exist), failed candidates with reasons, and provenance.
+documents), per-candidate criteria, MLIP-vs-DFT validation next to the model card's held-out error,
+Arrhenius and MSD plots (PNG files referenced in the documents, embedded when they exist), failed
+candidates with reasons, and provenance.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from screening.ab_initio import ValidationResult
 from screening.query import flat_row
 from screening.results import CandidateResult, SystemResult
 from screening.store import ResultsStore
@@ -63,10 +65,46 @@ def _mark(v: str) -> str:
     return f'<span class="{cls}">{sym}</span>'
 
 
+def _validation_cell(v: ValidationResult | None) -> str:
+    """Force MAE vs DFT, flagged in red above its threshold, with the card's held-out MAE."""
+    if v is None:
+        return "–"
+    mark = '<span class="fail">⚠</span>' if v.flagged else '<span class="pass">✓</span>'
+    card = "–" if v.card_force_mae_eV_A is None else f"{v.card_force_mae_eV_A:.3f}"
+    return (
+        f"{v.force_mae_eV_A:.3f} {mark}<br><span class='small'>{_e(v.dft_engine)}, "
+        f"{v.n_snapshots} snapshots; card {card}; threshold {v.threshold_force_mae_eV_A:g}</span>"
+    )
+
+
+def _validation_line(v: ValidationResult | None) -> str:
+    """The candidate section's sentence on the potential's DFT check."""
+    if v is None:
+        return "<p class='small'>MLIP vs DFT: not validated (ilscreen dft validate --store)</p>"
+    t = "" if v.temperature_K is None else f" at {v.temperature_K:.0f} K"
+    card = (
+        f"{v.card_force_mae_eV_A:.3f} eV/Å ({_e(v.card_source)})"
+        if v.card_force_mae_eV_A is not None
+        else _e(v.card_source or "no model card")
+    )
+    verdict = (
+        f'<span class="fail">FLAGGED: above {v.threshold_force_mae_eV_A:g} eV/Å</span>'
+        if v.flagged
+        else f'<span class="pass">ok</span> (threshold {v.threshold_force_mae_eV_A:g} eV/Å)'
+    )
+    return (
+        f"<p>MLIP vs DFT ({_e(v.potential)} vs {_e(v.dft_engine)}, {v.n_snapshots} MD snapshots"
+        f"{t}): force MAE {v.force_mae_eV_A:.3f} eV/Å (RMSE {v.force_rmse_eV_A:.3f}, max "
+        f"{v.max_force_error_eV_A:.3f}), energy MAE {1000 * v.energy_mae_eV_atom:.1f} meV/atom "
+        f"(offset removed); model card held-out: {card}; {verdict}</p>"
+    )
+
+
 def _ranking_table(docs: Sequence[CandidateResult]) -> str:
     head = ("#", "candidate", "formula", "C1 potential", "C2 reversible", "C3 MIEC", "E_f ok",
             "E_f (eV/atom)", "E_hull", "V vs Li⁺/Li", "T_op (K)", "D(T_op) (cm²/s)",
-            "E_a (eV)", "electronic", "score", "Pareto", "provenance")  # fmt: skip
+            "E_a (eV)", "electronic", "MLIP vs DFT F MAE (eV/Å)", "score", "Pareto",
+            "provenance")  # fmt: skip
     out = ["<table><tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr>"]
     for d in docs:
         r = flat_row(d)
@@ -89,7 +127,8 @@ def _ranking_table(docs: Sequence[CandidateResult]) -> str:
             _e(d_op), _e(ea),
             f"{_e(r['electronic_class'])}<br><span class='small'>{_e(r['electronic_source'])}"
             "</span>",
-            _fmt(r["score"]), '<span class="pareto">★</span>' if d.pareto else "",
+            _validation_cell(d.validation), _fmt(r["score"]),
+            '<span class="pareto">★</span>' if d.pareto else "",
             _e(r["provenance"]),
         ]  # fmt: skip
         out.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
@@ -159,6 +198,7 @@ def _candidate_section(d: CandidateResult) -> str:
     return f"""
 <h3>{_e(d.candidate_id)} ({_e(d.formula)}) — rank {_e(d.rank)}, score {_fmt(d.score)}</h3>
 {flags}
+{_validation_line(d.validation)}
 <table><tr><th>criterion</th><th>passed</th><th>score</th><th>values</th><th>note</th></tr>
 {crit}</table>
 <table><tr><th>T (K)</th><th>D (cm²/s)</th><th>σ_D</th><th>σ_ion (S/cm)</th><th>converged</th>
@@ -210,7 +250,9 @@ def render_report(
 <p class="small">generated {now} from {_e(source)}; {len(ranked)} candidates, {n_pass} passing all
 criteria, {sum(d.status == "failed" for d in ranked)} failed. C1: potential in window near 0 V;
 C2: reversible (near hull, volume step, kinetics); C3: mixed ionic-electronic conductor;
-? = missing data (does not pass). ★ = Pareto set over (−V, log D(T_op), −E_f).</p>
+? = missing data (does not pass). ★ = Pareto set over (−V, log D(T_op), −E_f). MLIP vs DFT:
+force MAE of the MD potential on MD snapshots (⚠ = above the threshold; not part of the ranking).
+</p>
 <h2>Ranking</h2>
 {_ranking_table(ranked)}
 <h2>Systems</h2>

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from screening.ab_initio import ValidationResult
 from screening.electronic import ElectronicAssessment, ElectronicClass
 from screening.hashing import settings_hash
 from screening.ranking import CriterionResult, RankingInput, RankingThresholds, rank
@@ -180,11 +181,35 @@ class CandidateResult(BaseModel):
     passing: bool = False
     flags: list[str] = Field(default_factory=list)
     provenance: Provenance
+    validation: ValidationResult | None = Field(
+        None,
+        description="MLIP-vs-DFT check of this candidate's potential; attached when read from the "
+        "store (it is stored as its own document, never inside this one)",
+    )
 
     @property
     def key(self) -> str:
         """Store key."""
         return self.candidate_id
+
+    def matching_validation(
+        self, validations: Iterable[ValidationResult]
+    ) -> ValidationResult | None:
+        """The validation to show for this candidate, or None.
+
+        Only a validation of this candidate with the same potential spec and model sha256 counts:
+        errors of another model say nothing about this one. Of several (MD temperatures, DFT
+        engines), the flagged one with the largest force MAE, so a failing check is never hidden.
+        """
+        prov = self.provenance
+        mine = [
+            v
+            for v in validations
+            if v.candidate_id == self.candidate_id
+            and v.potential == prov.potential
+            and v.model_sha256 == prov.model_sha256
+        ]
+        return max(mine, key=lambda v: (v.flagged, v.force_mae_eV_A), default=None)
 
     @property
     def settings_hash(self) -> str:

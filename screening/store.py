@@ -1,4 +1,4 @@
-"""The results store: a maggma ``Store`` of :class:`CandidateResult` / :class:`SystemResult` docs.
+"""The results store: a maggma ``Store`` of candidate, system and MLIP-validation documents.
 
 Locations accepted by :meth:`ResultsStore.open`:
 
@@ -11,6 +11,9 @@ Locations accepted by :meth:`ResultsStore.open`:
 
 Documents are upserted by (``key``, ``settings_hash``): the same candidate with the same settings is
 one document (re-runs reuse it, see :meth:`ResultsStore.get`); changed settings give a new one.
+:class:`ValidationResult` documents (``ilscreen dft validate --store``) are keyed by candidate,
+potential spec and model sha256, and :meth:`ResultsStore.ranking` attaches the matching one to each
+candidate it returns.
 
 Concurrency: montydb writes a storage config file on every connect and its SQLite backend has no
 cross-process upsert guarantee, and 8 processes connecting at once were seen to crash reading a
@@ -27,10 +30,11 @@ import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import yaml
 
+from screening.ab_initio import ValidationResult
 from screening.errors import InputError
 from screening.results import CandidateResult, SystemResult
 
@@ -38,7 +42,8 @@ log = logging.getLogger(__name__)
 
 COLLECTION = "results"
 LOCK_NAME = ".ilscreen-store.lock"
-Doc = CandidateResult | SystemResult
+Doc = CandidateResult | SystemResult | ValidationResult
+Kind = Literal["candidate", "system", "validation"]
 
 #: sort key → (document field, direction); direction 1 ascending, -1 descending
 SORTS: dict[str, tuple[str, int]] = {
@@ -174,7 +179,8 @@ class ResultsStore:
     @staticmethod
     def _flatten(doc: Doc) -> dict[str, Any]:
         """Document dict plus top-level fields used for keys, filters and sorting."""
-        d = doc.model_dump(mode="json")
+        # a candidate's validation is a view attached on read; its own document is the record
+        d = doc.model_dump(mode="json", exclude={"validation"})
         d["key"] = doc.key
         d["settings_hash"] = doc.settings_hash
         if isinstance(doc, CandidateResult):
@@ -213,6 +219,8 @@ class ResultsStore:
         d = {k: v for k, v in d.items() if k != "_id"}
         if d.get("kind") == "system":
             return SystemResult.model_validate(d)
+        if d.get("kind") == "validation":
+            return ValidationResult.model_validate(d)
         return CandidateResult.model_validate(d)
 
     def get(self, key: str, settings_hash: str) -> Doc | None:
@@ -220,12 +228,12 @@ class ResultsStore:
         rows = self._query({"key": key, "settings_hash": settings_hash})
         return self._parse(rows[0]) if rows else None
 
-    def all(self, kind: Literal["candidate", "system"] | None = None) -> list[Doc]:
+    def all(self, kind: Kind | None = None) -> list[Doc]:
         """Every document (of one kind)."""
         crit = {"kind": kind} if kind else {}
         return [self._parse(d) for d in self._query(crit)]
 
-    def count(self, kind: Literal["candidate", "system"] | None = None) -> int:
+    def count(self, kind: Kind | None = None) -> int:
         """Number of documents (of one kind)."""
         with self._lock(exclusive=False):
             return int(self.store.count({"kind": kind} if kind else {}))
@@ -233,7 +241,10 @@ class ResultsStore:
     def ranking(
         self, system: str | None = None, passing: bool = False, sort: str = "score"
     ) -> list[CandidateResult]:
-        """Candidate documents, filtered and sorted; failed ones last, missing values last."""
+        """Candidate documents, filtered and sorted; failed ones last, missing values last.
+
+        Each carries its matching MLIP validation (see :meth:`CandidateResult.matching_validation`).
+        """
         if sort not in SORTS:
             raise InputError(f"unknown sort key {sort!r}", field="sort", allowed=list(SORTS))
         crit: dict[str, Any] = {"kind": "candidate"}
@@ -250,4 +261,8 @@ class ResultsStore:
             val = 0.0 if missing else float(v) * direction
             return (d.get("status") != "ok", missing, val, d.get("candidate_id", ""))
 
-        return [self._parse(d) for d in sorted(rows, key=sort_key)]  # type: ignore[misc]
+        docs = cast(list[CandidateResult], [self._parse(d) for d in sorted(rows, key=sort_key)])
+        validations = cast(list[ValidationResult], self.all(kind="validation"))
+        return [
+            d.model_copy(update={"validation": d.matching_validation(validations)}) for d in docs
+        ]

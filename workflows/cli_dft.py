@@ -2,6 +2,7 @@
 
 * ``ilscreen dft gap CANDIDATE_ID``      PBE band gap + DOS at E_F → electronic class
 * ``ilscreen dft validate TRAJ --n 3``   MLIP vs GPAW forces on MD snapshots, next to the card
+  (``--store DIR``: into the results store, where ``ilscreen query``/``report`` show it)
 * ``ilscreen vasp inputs CANDIDATE_ID --out DIR``  INCAR/KPOINTS/POSCAR/POTCAR.spec per job type
 
 Heavy imports (gpaw, atomate2, torch) happen inside the commands so ``ilscreen --help`` stays fast.
@@ -119,6 +120,14 @@ def validate_command(
     ecut: Annotated[float, typer.Option("--ecut", help="plane-wave cutoff, eV")] = 350.0,
     kpt_density: Annotated[float, typer.Option("--kpt-density", help="k points per Å⁻¹")] = 2.0,
     json_out: JsonOpt = None,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            help="also put the result in this results store (directory, mongodb:// URI or "
+            ".yaml/.json config), where `ilscreen query` and `ilscreen report` show it",
+        ),
+    ] = None,
 ) -> None:
     """MLIP vs GPAW (PBE) energies/forces on N snapshots of an MD trajectory."""
     from potentials.torch_compat import allow_e3nn_constants
@@ -137,6 +146,7 @@ def validate_command(
         settings=GPAWSettings(ecut_eV=ecut, kpt_density=kpt_density),
         threshold=threshold,
         progress=True,
+        store=store,
     )
     table = Table(title=f"{result.candidate_id}: {result.potential} vs {result.dft_engine}")
     for col in ("frame", "t (fs)", "F MAE (eV/Å)", "F RMSE", "max |ΔF|", "ΔE (eV/atom)"):
@@ -163,6 +173,8 @@ def validate_command(
         + ("[bold red]FLAGGED[/]" if result.flagged else "[green]ok[/]")
     )
     _write_json(result, json_out)
+    if store is not None:
+        console.print(f"stored in {store} (model sha256 {str(result.model_sha256)[:12]})")
 
 
 @vasp_app.command("inputs")

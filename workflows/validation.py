@@ -10,6 +10,10 @@ Engines: GPAW here (:func:`validate_trajectory`, :class:`MLIPValidationMaker`), 
 :func:`compare_snapshots`). Note the card's numbers measure the model against *its training
 labels* (for the distilled model: SevenNet-0, not DFT), so a DFT comparison also contains the
 teacher's own error.
+
+Every entry point takes an optional results ``store``: the result is then upserted there as a
+``validation`` document, which ``ilscreen query`` and ``ilscreen report`` show next to the
+candidate whose provenance names the same potential spec and model sha256.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from screening.ab_initio import (
     summarize_validation,
 )
 from screening.errors import InputError
+from screening.hashing import file_sha256
+from screening.store import ResultsStore
 from workflows.dft_gpaw import GPAWSettings
 
 log = logging.getLogger(__name__)
@@ -118,11 +124,17 @@ def compare_snapshots(
     device: str = "cpu",
     dtype: str = "float64",
     times_fs: list[float] | None = None,
+    store: str | None = None,
     **extra: Any,
 ) -> ValidationResult:
-    """MLIP energies/forces on ``frames`` against the DFT ``(energy, forces)`` pairs."""
-    from potentials.registry import load_calculator
+    """MLIP energies/forces on ``frames`` against the DFT ``(energy, forces)`` pairs.
 
+    The result names the potential by its canonical spec and model-file sha256, as a screen's
+    provenance does, and is upserted into ``store`` when one is given.
+    """
+    from potentials.registry import load_calculator, parse_spec
+
+    ps = parse_spec(potential)
     calc = load_calculator(potential, device=device, dtype=dtype)
     errors: list[SnapshotError] = []
     for k, (atoms, (e_dft, f_dft)) in enumerate(zip(frames, dft, strict=True)):
@@ -139,10 +151,11 @@ def compare_snapshots(
             )
         )
     card_f, card_e, card_src = card_reference(potential, system)
-    return summarize_validation(
+    result = summarize_validation(
         errors,
         candidate_id=candidate_id,
-        potential=potential,
+        potential=ps.spec,
+        model_sha256=file_sha256(ps.path) if ps.path is not None else None,
         dft_engine=dft_engine,
         threshold_force_mae_eV_A=threshold,
         card_force_mae_eV_A=card_f,
@@ -150,6 +163,11 @@ def compare_snapshots(
         card_source=card_src,
         **extra,
     )
+    if store is not None:
+        with ResultsStore.open(store) as st:
+            st.put(result)
+        log.info("%s: validation stored in %s", candidate_id, store)
+    return result
 
 
 def validate_trajectory(
@@ -163,10 +181,12 @@ def validate_trajectory(
     device: str = "cpu",
     dtype: str = "float64",
     progress: bool = False,
+    store: str | None = None,
 ) -> ValidationResult:
     """GPAW (PBE) vs the trajectory's own potential on ``n_snapshots`` frames of an HDF5 MD file.
 
-    ``potential`` defaults to the one recorded in the trajectory (the potential that ran it).
+    ``potential`` defaults to the one recorded in the trajectory (the potential that ran it);
+    ``store``: results store to put the result in (see :func:`compare_snapshots`).
     """
     from screening.trajectory import read_trajectory, to_ase_frames
     from workflows.dft_gpaw import ENGINE, gpaw_energy_forces
@@ -205,6 +225,7 @@ def validate_trajectory(
         trajectory=str(trajectory),
         temperature_K=traj.attrs.get("target_temperature_K"),
         dft_settings=s.model_dump(exclude={"txt"}),
+        store=store,
     )
     log.info(
         "%s: force MAE %.3f eV/Å vs GPAW (card %s)%s",
@@ -218,13 +239,17 @@ def validate_trajectory(
 
 @dataclass
 class MLIPValidationMaker(Maker):
-    """jobflow wrapper of :func:`validate_trajectory` (GPAW); output a ValidationResult."""
+    """jobflow wrapper of :func:`validate_trajectory` (GPAW); output a ValidationResult.
+
+    ``store``: a results-store location (directory, mongodb:// URI, config file) to put it in.
+    """
 
     name: str = "mlip vs gpaw validation"
     n_snapshots: int = 3
     potential: str | None = None
     settings: GPAWSettings = field(default_factory=lambda: SNAPSHOT_SETTINGS.model_copy())
     threshold: float = DEFAULT_FORCE_MAE_THRESHOLD
+    store: str | None = None
 
     @job(output_schema=ValidationResult)
     def make(self, trajectory: str) -> ValidationResult:
@@ -235,6 +260,7 @@ class MLIPValidationMaker(Maker):
             potential=self.potential,
             settings=self.settings,
             threshold=self.threshold,
+            store=self.store,
         )
 
 
@@ -249,6 +275,7 @@ def _compare_vasp(
     forces: list[list[list[float]]],
     potential: str,
     threshold: float,
+    store: str | None = None,
 ) -> ValidationResult:
     from screening.trajectory import read_trajectory, to_ase_frames
 
@@ -265,6 +292,8 @@ def _compare_vasp(
         system=_system_label(traj, cid),
         threshold=threshold,
         trajectory=trajectory,
+        temperature_K=traj.attrs.get("target_temperature_K"),
+        store=store,
     )
 
 
@@ -275,8 +304,12 @@ def vasp_validation_flow(
     potential: str | None = None,
     threshold: float = DEFAULT_FORCE_MAE_THRESHOLD,
     skip_fraction: float = 0.2,
+    store: str | None = None,
 ) -> Flow:
-    """atomate2 VASP statics (protocol settings) on N snapshots, then the MLIP comparison."""
+    """atomate2 VASP statics (protocol settings) on N snapshots, then the MLIP comparison.
+
+    ``store``: results store the comparison job puts its result in (reachable from the cluster).
+    """
     from pymatgen.io.ase import AseAtomsAdaptor
 
     from screening.trajectory import read_trajectory, to_ase_frames
@@ -299,6 +332,7 @@ def vasp_validation_flow(
         [s.output.output.forces for s in statics],
         spec,
         threshold,
+        store,
     )
     compare.name = "mlip vs vasp validation"
     return Flow([*statics, compare], output=compare.output, name="mlip vs vasp validation")

@@ -48,7 +48,7 @@ def query_cmd(
     fmt: Annotated[Format, typer.Option("--format", help="output format")] = Format.table,
     full: Annotated[bool, typer.Option(help="json: whole documents instead of rows")] = False,
 ) -> None:
-    """Ranked candidates with criteria, D(T_op), Ea, voltage, electronic class and provenance."""
+    """Ranked candidates: criteria, D(T_op), Ea, V, electronic class, MLIP-vs-DFT, provenance."""
     from screening.query import query, rich_table, to_csv, to_json
 
     docs = query(store, system=system, passing=passing, sort=sort.value)
@@ -58,7 +58,10 @@ def query_cmd(
         typer.echo(to_csv(docs), nl=False)
     else:
         table = rich_table(docs)
-        table.caption = f"store: {store}; C1 potential, C2 reversible, C3 MIEC; ? = missing data"
+        table.caption = (
+            f"store: {store}; C1 potential, C2 reversible, C3 MIEC; ? = missing data; "
+            "ΔF DFT: MLIP-vs-DFT force MAE (ilscreen dft validate), ⚠ = above its threshold"
+        )
         console.print(table)
         if not docs:
             console.print("no candidates match")

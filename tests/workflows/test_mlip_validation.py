@@ -1,8 +1,9 @@
 """MLIP vs DFT validation on MD snapshots: metrics, card lookup, and a real GPAW run.
 
 The GPAW part runs a short MLIP NVT MD of the 4-atom primitive Li3Sb cell (shipped model when
-present, else SevenNet-0), then PBE energies/forces on 2 snapshots (~20–30 s on 2 cores); it is
-skipped where GPAW is not installed.
+present, else SevenNet-0), then PBE energies/forces on 2 snapshots (~20–30 s on 2 cores), stores
+the result and reads it back through `query` next to a candidate of the same model; it is skipped
+where GPAW is not installed.
 """
 
 from __future__ import annotations
@@ -84,9 +85,12 @@ def test_mlip_vs_gpaw_on_li3sb_md_snapshots(tmp_path):
     from typer.testing import CliRunner
 
     import workflows.cli_dft  # noqa: F401  (registers the commands)
-    from potentials.registry import load_calculator, shipped_models
+    from potentials.registry import describe, load_calculator, shipped_models
     from screening.ab_initio import ValidationResult
     from screening.cli.app import app
+    from screening.query import query
+    from screening.results import CandidateResult, Provenance
+    from screening.store import ResultsStore
     from screening.structures import build_structure, load_phase_library
     from workflows.md import run_nvt
 
@@ -110,8 +114,10 @@ def test_mlip_vs_gpaw_on_li3sb_md_snapshots(tmp_path):
         candidate_id="Li-Sb/Li3Sb/prim/vac0",
         potential=spec,
     )
-    out = tmp_path / "validation.json"
-    res = CliRunner().invoke(app, ["dft", "validate", str(traj), "--n", "2", "--json", str(out)])
+    out, store = tmp_path / "validation.json", tmp_path / "store"
+    res = CliRunner().invoke(
+        app, ["dft", "validate", str(traj), "--n", "2", "--json", str(out), "--store", str(store)]
+    )
     assert res.exit_code == 0, res.output
     assert "force MAE" in res.output and "card" in res.output
     result = ValidationResult.model_validate(json.loads(out.read_text()))
@@ -127,3 +133,15 @@ def test_mlip_vs_gpaw_on_li3sb_md_snapshots(tmp_path):
         assert result.card_force_mae_eV_A is not None
     else:
         assert result.card_source == f"no model card for {spec}"
+    # a screen's candidate document of the same model (spec + sha256 as the screen records them)
+    info = describe(spec)
+    assert result.model_sha256 == info.sha256 is not None
+    prov = Provenance.collect(engine="mlip", settings={}, potential=info.spec,
+                              model_sha256=info.sha256)  # fmt: skip
+    with ResultsStore.open(store) as s:
+        s.put(CandidateResult(candidate_id="Li-Sb/Li3Sb/prim/vac0", system="Li-Sb",
+                              phase="Li3Sb", formula="Li3Sb", provenance=prov))  # fmt: skip
+    (doc,) = query(store)
+    assert doc.validation is not None
+    assert doc.validation.force_mae_eV_A == result.force_mae_eV_A
+    assert doc.validation.flagged == result.flagged
