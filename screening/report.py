@@ -65,6 +65,12 @@ def _mark(v: str) -> str:
     return f'<span class="{cls}">{sym}</span>'
 
 
+def _electronic_cell(cls: str, source: str) -> str:
+    """Class plus where it came from; a literature citation goes in the tooltip, not the row."""
+    short = source.split(":")[0] if source.startswith("literature") else source
+    return f"{_e(cls)}<br><span class='small' title='{_e(source)}'>{_e(short)}</span>"
+
+
 def _validation_cell(v: ValidationResult | None) -> str:
     """Force MAE vs DFT, flagged in red above its threshold, with the card's held-out MAE."""
     if v is None:
@@ -125,8 +131,7 @@ def _ranking_table(docs: Sequence[CandidateResult]) -> str:
             _mark(r["C3"]), _mark(r["Ef_ok"]), _fmt(r["Ef_eV_atom"]),
             _fmt(r["e_above_hull_eV_atom"]), _fmt(r["voltage_V"]), _fmt(r["T_op_K"], ".1f"),
             _e(d_op), _e(ea),
-            f"{_e(r['electronic_class'])}<br><span class='small'>{_e(r['electronic_source'])}"
-            "</span>",
+            _electronic_cell(r["electronic_class"], r["electronic_source"]),
             _validation_cell(d.validation), _fmt(r["score"]),
             '<span class="pareto">★</span>' if d.pareto else "",
             _e(r["provenance"]),
