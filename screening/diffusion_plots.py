@@ -49,7 +49,9 @@ def plot_msd(results: Sequence[DiffusionResult], path: str | Path) -> Path:
         # the whole-run fit is the one drawn on the whole-run MSD
         slope = res.D_full_run_cm2_s / A2_PER_FS_TO_CM2_PER_S * 2 * DIMENSIONS
         tw = np.array([res.t_start_fs, res.t_end_fs])
-        ax.plot(tw * FS_TO_PS, res.fit_intercept_A2 + slope * tw, color=color, ls="--", lw=1)
+        # black and on top: a good fit lies exactly on the curve and would vanish in its colour
+        fit = res.fit_intercept_A2 + slope * tw
+        ax.plot(tw * FS_TO_PS, fit, color="k", ls="--", lw=1, zorder=3)
         ax.axvspan(res.t_start_fs * FS_TO_PS, res.t_end_fs * FS_TO_PS, color=color, alpha=0.08)
     ax.set_xlabel("t (ps)")
     ax.set_ylabel(f"MSD {results[0].species if results else ''} (Å²)")
