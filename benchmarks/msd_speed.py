@@ -74,34 +74,22 @@ def main() -> None:
 
     rows = []  # (label, wall, cpu, D, σ, window)
 
+    def measure(label, fn, repeat, d=lambda r: (r.D_cm2_s, r.D_sigma_cm2_s),
+                window=lambda r: (r.t_start_fs, r.t_end_fs)):  # fmt: skip
+        """Time ``fn`` (best of ``repeat``), add its row; returns (wall, cpu, result)."""
+        w, c, res = _timed(fn, repeat)
+        rows.append((label, w, c, *d(res), window(res)))
+        return w, c, res
+
     def ours(window=None):
         return analyze_diffusion(pos, time_fs, numbers, cell, temperature, window=window)
 
-    w, c, res = _timed(ours, args.repeat)
-    rows.append(
-        (
-            "ilscreen, blocks, default window",
-            w,
-            c,
-            res.D_cm2_s,
-            res.D_sigma_cm2_s,
-            (res.t_start_fs, res.t_end_fs),
-        )
-    )
-    ours_default = res
+    _, _, ours_default = measure("ilscreen, blocks, default window", ours, args.repeat)
     # pymatgen's window (smoothed="max"): 1 ps .. end of run (min_obs = 30 never binds here)
-    w, c, res = _timed(lambda: ours((1000.0, duration)), args.repeat)
-    rows.append(
-        (
-            "ilscreen, blocks, pymatgen's window",
-            w,
-            c,
-            res.D_cm2_s,
-            res.D_sigma_cm2_s,
-            (res.t_start_fs, res.t_end_fs),
-        )
+    w, c, ours_pmgwin = measure(
+        "ilscreen, blocks, pymatgen's window", lambda: ours((1000.0, duration)), args.repeat
     )
-    ours_pmgwin, t_ours_pmgwin = res, (w, c)
+    t_ours_pmgwin = (w, c)
 
     species = ["Li"] * args.li + ["Sb"] * args.host
     lattice = Lattice(cell)
@@ -111,16 +99,14 @@ def main() -> None:
     def pmg_arrays():  # input prepared outside the timing: the baseline's best case
         return DiffusionAnalyzer(structure, disp, "Li", temperature, args.dt, 1, smoothed="max")
 
-    w, c, pmg = _timed(pmg_arrays, args.repeat)
-    rows.append(
-        (
-            "pymatgen DiffusionAnalyzer (displacements)",
-            w,
-            c,
-            pmg.diffusivity,
-            pmg.diffusivity_std_dev,
-            (pmg.dt[0], pmg.dt[-1]),
-        )
+    def pmg_d(r):
+        return r.diffusivity, r.diffusivity_std_dev
+
+    def pmg_window(r):
+        return r.dt[0], r.dt[-1]
+
+    w, c, pmg = measure(
+        "pymatgen DiffusionAnalyzer (displacements)", pmg_arrays, args.repeat, pmg_d, pmg_window
     )
     t_pmg = (w, c)
 
@@ -133,32 +119,16 @@ def main() -> None:
             structures, "Li", temperature, args.dt, 1, smoothed="max"
         )
 
-    w, c, pmg_s = _timed(pmg_structures, 1)
-    rows.append(
-        (
-            "pymatgen DiffusionAnalyzer.from_structures",
-            w,
-            c,
-            pmg_s.diffusivity,
-            pmg_s.diffusivity_std_dev,
-            (pmg_s.dt[0], pmg_s.dt[-1]),
-        )
+    w, c, _ = measure(
+        "pymatgen DiffusionAnalyzer.from_structures", pmg_structures, 1, pmg_d, pmg_window
     )
     t_pmg_s = (w, c)
 
     if args.kinisi:
-        w, c, kin = _timed(
-            lambda: analyze_diffusion(pos, time_fs, numbers, cell, temperature, method="kinisi"), 1
-        )
-        rows.append(
-            (
-                "ilscreen, method=kinisi (default window)",
-                w,
-                c,
-                kin.D_cm2_s,
-                kin.D_sigma_cm2_s,
-                (kin.t_start_fs, kin.t_end_fs),
-            )
+        measure(
+            "ilscreen, method=kinisi (default window)",
+            lambda: analyze_diffusion(pos, time_fs, numbers, cell, temperature, method="kinisi"),
+            1,
         )
 
     # floor for exact all-origin MSDs with block errors: the forward FFTs alone, full run padded
