@@ -128,6 +128,18 @@ def _validation_cell(r: dict[str, Any]) -> str:
     return f"[red]{text} ⚠[/]" if r["mlip_dft_flagged"] else text
 
 
+def transport_notes(docs: Sequence[CandidateResult]) -> list[str]:
+    """One line per unconverged MD temperature: why a candidate's D(T_op)/Ea may be missing."""
+    lines = []
+    for d in docs:
+        for t in d.transport:
+            if t.converged is False:
+                length = "" if t.duration_ps is None else f", {t.duration_ps:g} ps"
+                why = t.note or "no reason recorded"
+                lines.append(f"{d.candidate_id} at {t.temperature_K:g} K{length}: {why}")
+    return lines
+
+
 def rich_table(docs: Sequence[CandidateResult], title: str = "ilscreen ranking"):
     """A rich Table of the ranking (imported lazily: rich is only needed for the CLI)."""
     from rich.table import Table

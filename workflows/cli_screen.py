@@ -42,7 +42,7 @@ def screen(
 
     from rich.logging import RichHandler
 
-    from screening.query import rich_table
+    from screening.query import rich_table, transport_notes
     from workflows.screen import plan_screen, run_screen
 
     # jobflow's run_locally uses monty's deprecated ``cd``; not the user's concern
@@ -68,3 +68,7 @@ def screen(
     )
     docs = run_screen(plan, force=force, batched=batched)
     console.print(rich_table(docs, title=f"ilscreen ranking ({plan.store})"))
+    if notes := transport_notes(docs):
+        console.print("[yellow]transport left out of the Arrhenius fits (never extrapolated):[/]")
+        for line in notes:
+            console.print(f"  {line}", highlight=False)

@@ -98,3 +98,19 @@ def test_report_command(store_dir, tmp_path):
 def test_bad_sort_is_a_usage_error(store_dir):
     res = runner.invoke(app, ["query", "--store", str(store_dir), "--sort", "bogus"])
     assert res.exit_code == 2
+
+
+def test_transport_notes_say_why_a_temperature_was_left_out():
+    from screening.query import transport_notes
+    from screening.results import TransportPoint
+
+    doc = _doc("Li-Sb/Li3Sb/2x2x2/vac1/seed0", 0.85, 1e-10, 0.30, -0.66).model_copy(
+        update={"transport": [
+            TransportPoint(temperature_K=548, converged=False, n_hops=0, duration_ps=8.0,
+                           note="only 0 Li atoms moved > 2.0 Å (need ≥ 5)"),
+            TransportPoint(temperature_K=900, converged=True, n_hops=48, duration_ps=40.0),
+        ]}
+    )  # fmt: skip
+    assert transport_notes([doc]) == [
+        "Li-Sb/Li3Sb/2x2x2/vac1/seed0 at 548 K, 8 ps: only 0 Li atoms moved > 2.0 Å (need ≥ 5)"
+    ]
