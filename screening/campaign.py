@@ -162,8 +162,8 @@ class ElectronicSettings(_Strict):
     max_atoms: int = Field(
         default=8,
         gt=0,
-        description="largest primitive cell given to GPAW (a 16-atom metallic P1 cell takes "
-        "~3 min on one core, a 4-atom cell ~6 s)",
+        description="largest primitive cell given to GPAW (measured on 2 cores: Li3Sb 4 atoms "
+        "8 s, LiAg-B2 2 atoms 44 s, LiC6 7 atoms 171 s; a 16-atom metallic P1 cell ~3 min)",
     )
 
 

@@ -129,7 +129,8 @@ def _validation_cell(r: dict[str, Any]) -> str:
 
 
 def transport_notes(docs: Sequence[CandidateResult]) -> list[str]:
-    """One line per unconverged MD temperature: why a candidate's D(T_op)/Ea may be missing."""
+    """One line per MD temperature flagged not converged, with the analysis' reason (these never
+    enter an Arrhenius fit; converged points with D ≤ 0 are also left out, see the report)."""
     lines = []
     for d in docs:
         for t in d.transport:

@@ -77,9 +77,9 @@ def md_command(
     from workflows.flows import md_targets
     from workflows.md_jobs import md_steps, trajectory_path
 
-    # progress off a terminal comes as INFO log lines (see workflows.md.StepProgress)
-    level = logging.INFO if progress else logging.WARNING
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if progress:  # off a terminal, progress comes as INFO lines of workflows.md (StepProgress)
+        logging.getLogger("workflows.md").setLevel(logging.INFO)
     campaign = load_campaign(candidates)
     preset_name = preset or campaign.default_preset
     md_settings = campaign.preset(preset_name).md
@@ -94,6 +94,11 @@ def md_command(
             file=candidates, field="CANDIDATE_ID", allowed=md_ids,
         )  # fmt: skip
     ids = md_ids if all_md else list(candidate_ids or [])
+    if len(set(ids)) != len(ids):
+        raise InputError(
+            f"candidate ids given twice: {sorted({i for i in ids if ids.count(i) > 1})}",
+            file=candidates, field="CANDIDATE_ID", allowed="each id once",
+        )  # fmt: skip
     for cid in ids:
         if cid not in found:
             raise InputError(

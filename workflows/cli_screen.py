@@ -69,6 +69,6 @@ def screen(
     docs = run_screen(plan, force=force, batched=batched)
     console.print(rich_table(docs, title=f"ilscreen ranking ({plan.store})"))
     if notes := transport_notes(docs):
-        console.print("[yellow]transport left out of the Arrhenius fits (never extrapolated):[/]")
+        console.print("[yellow]transport not converged (left out of the Arrhenius fits):[/]")
         for line in notes:
             console.print(f"  {line}", highlight=False)

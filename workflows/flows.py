@@ -17,8 +17,14 @@ from jobflow import Flow, Maker
 from screening.campaign import Campaign
 from screening.candidates import Candidate
 from screening.results import Provenance
-from workflows.dft_gpaw import GPAWBandGapMaker, primitive_cell
-from workflows.jobs import candidate_transport, phase_energy, rank_and_store, system_thermo
+from workflows.dft_gpaw import primitive_cell
+from workflows.jobs import (
+    candidate_transport,
+    phase_band_gap,
+    phase_energy,
+    rank_and_store,
+    system_thermo,
+)
 from workflows.md_jobs import MLIPMDMaker
 from workflows.relax import mlip_relax_maker
 
@@ -162,7 +168,6 @@ class ScreeningFlowMaker(Maker):
         if self.electronic != "gpaw":
             return {}, {}
         max_atoms = campaign.electronic.max_atoms
-        maker = GPAWBandGapMaker()
         gaps: dict[str, Any] = {}
         notes: dict[str, str] = {}
         for system, phase in dict.fromkeys((c.system, c.phase) for c in targets):
@@ -172,7 +177,7 @@ class ScreeningFlowMaker(Maker):
             if n > max_atoms:
                 notes[key] = f"primitive cell {n} atoms > electronic.max_atoms {max_atoms}"
                 continue
-            gap = maker.make(relax.output.structure, phase)
+            gap = phase_band_gap(relax.output.structure, phase, max_atoms=max_atoms)
             gap.name = f"band gap {key}"
             gaps[key] = gap
         return gaps, notes

@@ -104,6 +104,9 @@ class PlanArgs:
     workdir: str
     store: str | None
     checkpoint_every_steps: int = 1000
+    #: ``electronic.engine`` as resolved at submit: ``auto`` must not be decided again on compute
+    #: nodes (with or without GPAW), or jobs would store results under other settings hashes
+    electronic_engine: str | None = None
 
     @classmethod
     def from_file(cls, path: str | Path) -> PlanArgs:
@@ -130,6 +133,7 @@ class PlanArgs:
             device=self.device,
             workdir=self.workdir,
             store=self.store,
+            electronic_engine=self.electronic_engine,
         )
 
 
@@ -549,6 +553,7 @@ def submit_campaign(
         workdir=str(work),
         store=_absolute_store(store),
         checkpoint_every_steps=checkpoint_every_steps,
+        electronic_engine=plan.electronic_engine,
     )
     atomic_write_json(camp.plan_file, asdict(args))
     data: dict[str, Any] = {"tasks": {}, "resources": asdict(resources)}

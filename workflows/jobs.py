@@ -26,7 +26,6 @@ from screening.results import (
     OperatingPoint,
     Provenance,
     SystemResult,
-    ThermoSummary,
     TransportPoint,
     apply_ranking,
 )
@@ -34,6 +33,7 @@ from screening.store import ResultsStore
 from screening.thermo import (
     PhaseEnergy,
     SystemThermo,
+    ThermoSummary,
     build_system_thermo,
     plot_convex_hull,
     plot_voltage_profile,
@@ -200,6 +200,25 @@ def _phase_label(system: SystemResult, phase: str) -> str | None:
 
 
 @job
+def phase_band_gap(structure: Structure, phase: str, *, max_atoms: int) -> BandGapResult | str:
+    """GPAW band gap of a relaxed phase, or why there is none (the ranking then uses literature).
+
+    Never fails the screen: an SCF failure, or a relaxed cell whose primitive cell grew beyond
+    ``max_atoms`` (symmetry lost in relaxation), becomes a note on the electronic criterion.
+    """
+    from workflows.dft_gpaw import gpaw_band_gap, primitive_cell
+
+    n = len(primitive_cell(structure))
+    if n > max_atoms:
+        return f"relaxed primitive cell {n} atoms > electronic.max_atoms {max_atoms}"
+    try:
+        return gpaw_band_gap(structure, phase)
+    except Exception as exc:  # SCF not converged, GPAW/MPI errors: report, do not stop the screen
+        log.warning("GPAW band gap of %s failed: %s", phase, exc)
+        return f"GPAW band gap failed: {exc}"
+
+
+@job
 def rank_and_store(
     systems: Sequence[SystemResult],
     candidates: Sequence[CandidateResult],
@@ -208,13 +227,13 @@ def rank_and_store(
     operating_K: float,
     store: str,
     engine: str,
-    band_gaps: Mapping[str, BandGapResult] | None = None,
+    band_gaps: Mapping[str, BandGapResult | str] | None = None,
     electronic_notes: Mapping[str, str] | None = None,
 ) -> list[CandidateResult]:
     """Join thermo + transport + electronic class, apply the three IL criteria, store, return.
 
-    ``band_gaps`` (computed, they win over literature) and ``electronic_notes`` (why a phase has
-    no computed gap) are keyed ``"<system>/<phase>"``.
+    ``band_gaps`` (computed, they win over literature; a string says why a gap job gave none) and
+    ``electronic_notes`` (why a phase has no gap job) are keyed ``"<system>/<phase>"``.
     """
     by_system = {s.system: s for s in systems}
     gaps, notes = band_gaps or {}, electronic_notes or {}
@@ -230,6 +249,8 @@ def rank_and_store(
         key = f"{cand.system}/{cand.phase}"
         gap = gaps.get(key)
         note = notes.get(key)
+        if isinstance(gap, str):
+            gap, note = None, gap
         if gap is not None:
             mesh = "x".join(str(k) for k in gap.kpts)
             note = f"MLIP-relaxed primitive cell, {gap.n_atoms} atoms, k mesh {mesh}"

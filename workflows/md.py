@@ -131,23 +131,23 @@ def md_protocol(
     (InputError) and hash the same protocol keys: what makes two runs "the same" for re-use and
     resume must not drift between them.
     """
-    for temperature_K in temperatures_K:
-        checks = [
-            (temperature_K > 0, "temperature_K", "must be > 0 K"),
-            (0 < timestep_fs <= 10, "timestep_fs", "must be in (0, 10] fs"),
-            (equilibration_steps >= 0, "equilibration_steps", "must be >= 0"),
-            (production_steps >= 1, "production_steps", "must be >= 1"),
-            (stride >= 1, "stride", "must be >= 1"),
-            (thermostat_timescale_fs > 0, "thermostat_timescale_fs", "must be > 0 fs"),
-            (checkpoint_every_steps >= 1, "checkpoint_every_steps", "must be >= 1"),
-        ]
-        for ok, name, why in checks:
-            if not ok:
-                raise InputError(why, field=name)
-        if thermostat not in THERMOSTATS:
-            raise InputError(
-                f"unknown thermostat {thermostat!r}", field="thermostat", allowed=THERMOSTATS
-            )
+    checks = [
+        (len(temperatures_K) > 0, "temperature_K", "at least one temperature is needed"),
+        (all(t > 0 for t in temperatures_K), "temperature_K", "must be > 0 K"),
+        (0 < timestep_fs <= 10, "timestep_fs", "must be in (0, 10] fs"),
+        (equilibration_steps >= 0, "equilibration_steps", "must be >= 0"),
+        (production_steps >= 1, "production_steps", "must be >= 1"),
+        (stride >= 1, "stride", "must be >= 1"),
+        (thermostat_timescale_fs > 0, "thermostat_timescale_fs", "must be > 0 fs"),
+        (checkpoint_every_steps >= 1, "checkpoint_every_steps", "must be >= 1"),
+    ]
+    for ok, name, why in checks:
+        if not ok:
+            raise InputError(why, field=name)
+    if thermostat not in THERMOSTATS:
+        raise InputError(
+            f"unknown thermostat {thermostat!r}", field="thermostat", allowed=THERMOSTATS
+        )
     guards = guards or StabilityGuards()
     return guards, {
         "timestep_fs": float(timestep_fs),

@@ -13,7 +13,9 @@ import warnings
 from atomate2.forcefields.jobs import ForceFieldRelaxMaker
 
 # ASE's FrechetCellFilter takes scipy's matrix log of the cell deformation at every step; scipy
-# warns "logm result may be inaccurate" at errors of ~1e-12, which is harmless and floods the log
+# warns "logm result may be inaccurate" at errors of ~1e-12, which is harmless and floods the log.
+# Process-wide on purpose: the relax runs inside atomate2's job, and nothing else in a screen
+# calls logm.
 warnings.filterwarnings("ignore", message="logm result may be inaccurate", category=RuntimeWarning)
 
 #: the factory atomate2 calls to build the calculator, with ``calculator_kwargs``

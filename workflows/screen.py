@@ -42,15 +42,18 @@ class ScreenPlan:
     electronic_engine: str
 
 
-def resolve_electronic_engine(campaign: Campaign, source: str | Path) -> str:
+def resolve_electronic_engine(
+    campaign: Campaign, source: str | Path, resolved: str | None = None
+) -> str:
     """``electronic.engine`` as the Flow will run it: ``gpaw`` or ``literature``.
 
     ``auto`` is decided here, once, so the Flow (and its settings hash) does not depend on where a
-    job later runs; asking for ``gpaw`` without GPAW fails now, before any work starts.
+    job later runs (HPC jobs pass the submit-time decision as ``resolved``); asking for ``gpaw``
+    without GPAW fails now, before any work starts.
     """
     from workflows.dft_gpaw import INSTALL_HINT, gpaw_available
 
-    asked = campaign.electronic.engine
+    asked = campaign.electronic.engine if resolved is None else resolved
     if asked == "literature":
         return asked
     if gpaw_available():
@@ -76,8 +79,12 @@ def plan_screen(
     device: str | None = None,
     workdir: str | Path = "ilscreen-runs",
     store: str | None = None,
+    electronic_engine: str | None = None,
 ) -> ScreenPlan:
-    """Validate everything a screen needs (campaign, potential coverage) before any work starts."""
+    """Validate everything a screen needs (campaign, potential coverage) before any work starts.
+
+    ``electronic_engine`` overrides ``electronic.engine`` with an already resolved value (HPC jobs).
+    """
     from potentials.registry import check_coverage
     from workflows.flows import md_targets
 
@@ -91,7 +98,7 @@ def plan_screen(
     dev = device or campaign.engine.device
     dtype = campaign.engine.dtype
     seeds = sorted({c.seed for c in candidates if c.seed is not None}) or [0]
-    electronic = resolve_electronic_engine(campaign, campaign_file)
+    electronic = resolve_electronic_engine(campaign, campaign_file, electronic_engine)
     # the resolved engine: an `auto` campaign run with and without GPAW gives different docs
     electronic_settings: dict[str, Any] = {"engine": electronic}
     if electronic == "gpaw":

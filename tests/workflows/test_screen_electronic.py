@@ -2,7 +2,7 @@
 
 The GPAW test runs the mini campaign (tests/workflows/data/mini_campaign.yaml) end to end with
 ``electronic: {engine: gpaw}``: real atomate2 relaxations with the shipped MACE model, real MD, and
-real GPAW PBE on the relaxed primitive cells (Li3Sb 4 atoms, LiMg-B2 2 atoms; ~15 s of GPAW).
+real GPAW PBE on the relaxed primitive cells (Li3Sb 4 atoms, LiMg-B2 2 atoms; ~25 s of GPAW).
 Reference: Li3Sb PBE Kohn–Sham gap 0.72 eV, indirect Γ→X (/work/shared/tools/GPAW.md).
 Schema, plan-time and Flow-wiring checks need no GPAW.
 """
@@ -84,14 +84,18 @@ def test_resolved_engine_enters_the_settings_hash(
 ) -> None:
     """One `auto` campaign screened with and without GPAW must not share stored results."""
     path = _write(tmp_path, _mini({"engine": "auto"}))
+    monkeypatch.setattr(workflows.dft_gpaw, "gpaw_available", lambda: True)  # planning only
     with_gpaw = plan_screen(path, workdir=tmp_path / "w")
     monkeypatch.setattr(workflows.dft_gpaw, "gpaw_available", lambda: False)
     without = plan_screen(path, workdir=tmp_path / "w")
-    assert without.electronic_engine == "literature"
+    assert (with_gpaw.electronic_engine, without.electronic_engine) == ("gpaw", "literature")
     assert without.md_dir == with_gpaw.md_dir  # MD does not depend on the electronic engine
-    if gpaw_available():
-        assert with_gpaw.electronic_engine == "gpaw"
-        assert with_gpaw.provenance.settings_hash != without.provenance.settings_hash
+    assert with_gpaw.provenance.settings_hash != without.provenance.settings_hash
+    # an HPC job re-planning on a node without GPAW keeps the submit-time decision, or fails loudly
+    assert plan_screen(path, workdir=tmp_path / "w", electronic_engine="literature").provenance \
+        .settings_hash == without.provenance.settings_hash  # fmt: skip
+    with pytest.raises(InputError):
+        plan_screen(path, workdir=tmp_path / "w", electronic_engine="gpaw")
 
 
 def test_flow_gives_small_phases_a_gap_job_on_their_relaxed_cell(tmp_path: Path) -> None:
@@ -160,3 +164,23 @@ def test_b2_limg_is_a_computed_metal_in_the_same_screen(gpaw_screen) -> None:
     assert e.band_gap_eV == 0.0 and e.electronic_class is ElectronicClass.METAL
     # free-electron-like sp metal: a few tenths of a state per eV per atom at E_F
     assert e.dos_at_fermi is not None and 0.1 < e.dos_at_fermi < 1.0
+
+
+def test_gap_job_gives_a_reason_instead_of_failing_the_screen(monkeypatch) -> None:
+    """A cell that outgrew max_atoms, or a GPAW failure, becomes a note, not a failed ranking."""
+    from pymatgen.core import Lattice, Structure
+
+    from workflows.jobs import phase_band_gap
+
+    # antifluorite Li3Sb, conventional 16-atom cell (primitive: 4 atoms)
+    li3sb = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(6.57), ["Sb", "Li", "Li"], [[0, 0, 0], [0.25] * 3, [0.5] * 3]
+    )
+    why = phase_band_gap.original(li3sb, "Li3Sb", max_atoms=2)
+    assert why == "relaxed primitive cell 4 atoms > electronic.max_atoms 2"
+
+    def scf_fails(*_a, **_k):
+        raise RuntimeError("SCF did not converge")
+
+    monkeypatch.setattr(workflows.dft_gpaw, "gpaw_band_gap", scf_fails)
+    assert "SCF did not converge" in phase_band_gap.original(li3sb, "Li3Sb", max_atoms=8)
