@@ -1,8 +1,10 @@
 """The screening Flow: relax → thermo per system; MD → transport; band gaps; rank → store.
 
-One :class:`ScreeningFlowMaker` builds one jobflow ``Flow`` for a whole campaign (a sub-flow per
-Li–M system plus a final ranking job), so the same object runs under ``run_locally``, a SLURM
-submission or jobflow-remote unchanged.
+One :class:`ScreeningFlowMaker` builds one flat jobflow ``Flow`` for a whole campaign: a relax job
+per phase (the Li references once, shared by every system's hull), an energy + thermo chain per
+Li–M system, one MD job for every (candidate, T) pair (batched on one device), a transport job per
+candidate, band-gap jobs, and the final ranking job. The same object runs under ``run_locally`` or
+jobflow-remote unchanged; ``ilscreen submit`` (workflows.hpc) fans the MD out per candidate.
 """
 
 from __future__ import annotations
