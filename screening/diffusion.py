@@ -172,12 +172,19 @@ def msd_fft(x: np.ndarray, *, per_particle: bool = False) -> np.ndarray:
         x = x[:, None, :]
     elif x.ndim != 3:
         raise ValueError(f"msd_fft expects 1-3 dimensions, got shape {x.shape}")
-    n, n_part, dim = x.shape
+    n = x.shape[0]
     sig = np.ascontiguousarray(x.transpose(1, 2, 0))  # (particle, dim, time)
     sq = np.einsum("pdt,pdt->pt", sig, sig)
     if per_particle:
         return _msd_sums(sig, sq, n).T
-    return _msd_sums(sig.reshape(1, n_part * dim, n), sq.sum(axis=0)[None], n)[0] / n_part
+    return _msd_mean(sig, sq.sum(axis=0))
+
+
+def _msd_mean(sig: np.ndarray, sq_total: np.ndarray) -> np.ndarray:
+    """Particle-averaged MSD at every lag; ``sig`` (n_part, dim, n) time-last, ``sq_total`` (n,)
+    = Σ over particles and dimensions of sig² (callers that already have it pass it in)."""
+    n_part, dim, n = sig.shape
+    return _msd_sums(sig.reshape(1, n_part * dim, n), sq_total[None], n)[0] / n_part
 
 
 def msd_direct(x: np.ndarray) -> np.ndarray:
@@ -428,7 +435,7 @@ def analyze_diffusion(
     lag_t = np.arange(n_frames) * dt_fs
 
     # --- tracer MSD of the whole run (value of D; every lag, for the stored curve) ---
-    msd = _msd_sums(sig.reshape(1, n_sp * 3, n_frames), sq[None], n_frames)[0] / n_sp
+    msd = _msd_mean(sig, sq)
     slope, intercept = _linear_fit(lag_t, msd, t0, t1)
     D_full = float(slope) / (2 * DIMENSIONS) * A2_PER_FS_TO_CM2_PER_S
 

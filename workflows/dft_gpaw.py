@@ -123,6 +123,14 @@ def primitive_cell(structure: Structure) -> Structure:
     return SpacegroupAnalyzer(structure, symprec=1e-3).get_primitive_standard_structure()
 
 
+def too_large_for_gap(
+    structure: Structure, max_atoms: int, what: str = "primitive cell"
+) -> str | None:
+    """Why ``structure`` gets no band-gap job (primitive cell above ``max_atoms``), else None."""
+    n = len(primitive_cell(structure))
+    return f"{what} {n} atoms > electronic.max_atoms {max_atoms}" if n > max_atoms else None
+
+
 def _as_atoms(structure: Structure | Any, *, primitive: bool) -> Any:
     if isinstance(structure, Structure):
         if not structure.is_ordered:
@@ -325,5 +333,6 @@ __all__ = [
     "gpaw_relax",
     "kpoint_mesh",
     "primitive_cell",
+    "too_large_for_gap",
     "write_result",
 ]

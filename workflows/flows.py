@@ -19,7 +19,7 @@ from jobflow import Flow, Maker
 from screening.campaign import Campaign
 from screening.candidates import Candidate
 from screening.results import Provenance
-from workflows.dft_gpaw import primitive_cell
+from workflows.dft_gpaw import too_large_for_gap
 from workflows.jobs import (
     candidate_transport,
     phase_band_gap,
@@ -175,9 +175,8 @@ class ScreeningFlowMaker(Maker):
         for system, phase in dict.fromkeys((c.system, c.phase) for c in targets):
             key = f"{system}/{phase}"
             cand, relax = relaxed[(system, phase)]
-            n = len(primitive_cell(cand.structure))
-            if n > max_atoms:
-                notes[key] = f"primitive cell {n} atoms > electronic.max_atoms {max_atoms}"
+            if why := too_large_for_gap(cand.structure, max_atoms):
+                notes[key] = why
                 continue
             gap = phase_band_gap(relax.output.structure, phase, max_atoms=max_atoms)
             gap.name = f"band gap {key}"

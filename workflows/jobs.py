@@ -206,11 +206,10 @@ def phase_band_gap(structure: Structure, phase: str, *, max_atoms: int) -> BandG
     Never fails the screen: an SCF failure, or a relaxed cell whose primitive cell grew beyond
     ``max_atoms`` (symmetry lost in relaxation), becomes a note on the electronic criterion.
     """
-    from workflows.dft_gpaw import gpaw_band_gap, primitive_cell
+    from workflows.dft_gpaw import gpaw_band_gap, too_large_for_gap
 
-    n = len(primitive_cell(structure))
-    if n > max_atoms:
-        return f"relaxed primitive cell {n} atoms > electronic.max_atoms {max_atoms}"
+    if why := too_large_for_gap(structure, max_atoms, "relaxed primitive cell"):
+        return why
     try:
         return gpaw_band_gap(structure, phase)
     except Exception as exc:  # SCF not converged, GPAW/MPI errors: report, do not stop the screen

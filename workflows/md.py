@@ -256,7 +256,7 @@ class StepProgress:
         self.enabled, self.label, self.total, self.start = enabled, label, max(total, 1), start
         self._bar: Any = None
         self._task: Any = None
-        self._next_report = start
+        self._advance_report(start)
         self._t0 = time.perf_counter()
 
     def __enter__(self) -> StepProgress:
@@ -273,7 +273,6 @@ class StepProgress:
                 transient=True,
             ).__enter__()
             self._task = self._bar.add_task(self.label, total=self.total, completed=self.start)
-        self._advance_report(self.start)
         return self
 
     def _advance_report(self, step: int) -> None:
