@@ -78,14 +78,17 @@ class DistillSettings:
     md_temperatures: tuple[float, ...] = (300.0, 800.0, 1200.0)
     md_steps: int = 50
     md_every: int = 10
+    # student exploration: long enough at 1300 K to reach the rare close contacts that broke the
+    # first shipped model only after 11-14 ps at 1100 K
     al_temperatures: tuple[float, ...] = (900.0, 1300.0)
-    al_steps: int = 300
-    al_every: int = 60
+    al_steps: int = 800
+    al_every: int = 100
     al_min_distance: float = 1.7
     max_label_force: float = 20.0  # eV/Å; configurations beyond are dropped (see keep_physical)
-    # "builtin": the phase table of distill_data (the shipped model's recipe); "campaign": the
-    # ordered phases of screening's phase library (screening/data/phases.yaml)
-    phase_source: Literal["builtin", "campaign"] = "builtin"
+    # "mixed" (shipped recipe): the ordered phases of screening's phase library plus the built-in
+    # phases of compositions it lacks; "builtin": distill_data's own table (no screening needed);
+    # "campaign": the library phases only
+    phase_source: Literal["mixed", "builtin", "campaign"] = "mixed"
     phases: list[str] | None = None  # restrict to these phase labels (None: all)
     # training
     epochs_round0: int = 60
@@ -174,11 +177,13 @@ def select_phases(settings: DistillSettings):
             )
     elif settings.phase_source == "builtin":
         phases = dd.builtin_phases()
+    elif settings.phase_source == "mixed":
+        phases = dd.mixed_phases()
     else:
         raise InputError(
             f"unknown phase source '{settings.phase_source}'",
             field="phase_source",
-            allowed=["builtin", "campaign"],
+            allowed=["mixed", "builtin", "campaign"],
         )
     if settings.phases:
         known = {p.label for p in phases}

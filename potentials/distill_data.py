@@ -8,8 +8,10 @@ The recipe (all seeded through one :class:`numpy.random.Generator`):
 * **teacher relaxation** of every phase (a few FIRE steps with cell filter) so sampling starts
   near the teacher's own minimum;
 * **perturbations** — ±strains (isotropic and shear), Gaussian rattles from 0.03 to 0.30 Å,
-  compressed cells with large rattles (samples short contacts the student must repel),
-  single vacancies (Li, or the host atom for elemental phases) with rattles;
+  compressed cells with large rattles, **contact pairs** (one neighbour pair pushed to 45–85 % of
+  its bond length, never below 1.2 Å: samples the short-range wall the student must reproduce;
+  the shipped model's first version lacked it and collapsed Li–Li pairs at 1100 K), single
+  vacancies (Li, or the host atom for elemental phases) with rattles;
 * **teacher NVT snapshots** — short Langevin MD at 300–1200 K on every phase;
 * later, **active-learning** snapshots from the student's own MD (see :mod:`potentials.distill`).
 
@@ -264,6 +266,16 @@ def library_phases(names: Sequence[str] | None = None, max_atoms: int = 64) -> l
     return out
 
 
+def mixed_phases() -> list[Phase]:
+    """The library's ordered phases (real structures, e.g. P-62c Li2Sb and every Li–Si phase) plus
+    the built-in phases whose composition the library lacks (Li3Mg: the Li-rich bcc alloy)."""
+    library = library_phases()
+    known = {p.atoms.get_chemical_formula(empirical=True) for p in library}
+    builtin = builtin_phases()
+    extra = [p for p in builtin if p.atoms.get_chemical_formula(empirical=True) not in known]
+    return library + extra
+
+
 def campaign_phases() -> list[Phase] | None:
     """Phases of the campaign's phase library; None when :mod:`screening.structures` is absent."""
     try:
@@ -344,6 +356,7 @@ def perturbations(atoms: Atoms, rng: np.random.Generator, vacancy_species: str) 
         at.rattle(sigma, seed=int(rng.integers(1 << 31)))
         at.info["kind"] = f"compress{eps:+.2f}_rattle{sigma:.2f}"
         out.append(at)
+    out += contact_configs(atoms, rng)
     # single vacancies
     idx = [i for i, s in enumerate(atoms.get_chemical_symbols()) if s == vacancy_species]
     if idx and len(atoms) > 2:
@@ -353,6 +366,48 @@ def perturbations(atoms: Atoms, rng: np.random.Generator, vacancy_species: str) 
             at.rattle(sigma, seed=int(rng.integers(1 << 31)))
             at.info["kind"] = f"vacancy_rattle{sigma:.2f}"
             out.append(at)
+    return out
+
+
+def contact_configs(
+    atoms: Atoms,
+    rng: np.random.Generator,
+    n: int = 4,
+    fractions: tuple[float, float] = (0.45, 0.85),
+    floor: float = 1.2,
+) -> list[Atoms]:
+    """Cells in which one nearest-neighbour pair is pushed together along its bond.
+
+    The pair distance is drawn from ``fractions`` x its equilibrium length but kept >= ``floor`` Å
+    (below ~1.2 Å the teacher's own Li–Li repulsion softens; the ZBL term owns that range). Half
+    of the pairs are Li–Li when the cell has them: the 1100 K failures were Li–Li collapses.
+    """
+    from ase.neighborlist import neighbor_list
+
+    i, j, vec = neighbor_list("ijD", atoms, 3.5)
+    if len(i) == 0:
+        return []
+    dist = np.linalg.norm(vec, axis=1)
+    symbols = np.array(atoms.get_chemical_symbols())
+    # each atom's nearest neighbour: the pairs a thermal collision pushes together first
+    nearest = [k for k in range(len(i)) if dist[k] <= dist[i == i[k]].min() + 1e-6 and i[k] < j[k]]
+    li_li = [k for k in nearest if symbols[i[k]] == "Li" and symbols[j[k]] == "Li"]
+    out: list[Atoms] = []
+    for m in range(n):
+        pool = li_li if (li_li and m % 2 == 0) else nearest
+        if not pool:
+            continue
+        k = int(rng.choice(pool))
+        target = max(floor, float(rng.uniform(*fractions)) * dist[k])
+        if target >= dist[k]:
+            continue
+        at = atoms.copy()
+        at.rattle(0.03, seed=int(rng.integers(1 << 31)))
+        shift = 0.5 * (dist[k] - target) * vec[k] / dist[k]
+        at.positions[i[k]] += shift
+        at.positions[j[k]] -= shift
+        at.info["kind"] = f"contact_{symbols[i[k]]}{symbols[j[k]]}_{target:.2f}"
+        out.append(at)
     return out
 
 

@@ -10,7 +10,17 @@ import pytest
 from ase.build import bulk
 
 from potentials.distill import DistillSettings, distill
-from potentials.distill_data import ENERGY_KEY, FORCES_KEY, Phase, keep_physical, label, split
+from potentials.distill_data import (
+    ENERGY_KEY,
+    FORCES_KEY,
+    Phase,
+    contact_configs,
+    keep_physical,
+    label,
+    min_distance,
+    mixed_phases,
+    split,
+)
 from potentials.distill_eval import explore, load_student
 from screening.hashing import file_sha256
 
@@ -59,6 +69,28 @@ def test_split_is_by_configuration_and_seeded() -> None:
     assert sorted(flat) == list(range(20))  # disjoint and complete
     for part in a[1:]:  # every system in validation and test
         assert {c.info["system"] for c in part} == {"A", "B"}
+
+
+def test_contact_configs_push_one_pair_into_the_repulsive_wall() -> None:
+    """Li3Sb-like cell: half the pushed pairs are Li-Li, all between 1.2 Å and 85 % of the bond."""
+    li3sb = next(p.atoms for p in mixed_phases() if p.label == "Li3Sb")
+    d_eq = min_distance(li3sb)
+    configs = contact_configs(li3sb, np.random.default_rng(0), n=6)
+    assert len(configs) == 6
+    assert sum(c.info["kind"].startswith("contact_LiLi") for c in configs) >= 3
+    for c in configs:
+        assert len(c) == len(li3sb)
+        assert 1.1 < min_distance(c) < 0.9 * max(d_eq, 2.9)
+
+
+def test_mixed_phases_use_real_structures_and_keep_missing_compositions() -> None:
+    labels = {p.label for p in mixed_phases()}
+    # the library's P-62c Li2Sb and its Li-Si phases replace built-in surrogates ...
+    assert {"Li2Sb", "LiSi", "Li13Si4", "Li15Si4"} <= labels
+    # ... and the Li-rich bcc Li3Mg, which the library lacks, stays
+    assert "Li3Mg" in labels
+    li2sb = next(p for p in mixed_phases() if p.label == "Li2Sb")
+    assert "surrogate" not in li2sb.source and len(li2sb.atoms) == 18
 
 
 @pytest.fixture(scope="module")
