@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from screening.atomic import atomic_path
 from screening.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -407,7 +408,6 @@ def install_model(model_path: Path, models_dir: Path | None = None) -> Path:
         if not src.exists():
             raise InputError("missing file to install", file=src)
     for src in sources:
-        tmp = models_dir / (src.name + ".tmp")
-        shutil.copyfile(src, tmp)
-        tmp.replace(models_dir / src.name)
+        with atomic_path(models_dir / src.name) as tmp:
+            shutil.copyfile(src, tmp)
     return models_dir / model_path.name

@@ -31,6 +31,8 @@ from ase import Atoms
 from ase.build import bulk
 from ase.calculators.calculator import Calculator
 
+from screening.atomic import atomic_path
+
 log = logging.getLogger(__name__)
 
 #: keys under which teacher labels are stored in ``Atoms.info`` / ``Atoms.arrays`` (extxyz)
@@ -530,9 +532,8 @@ def write_extxyz(path: Path, configs: Sequence[Atoms]) -> None:
     """Write labelled configurations atomically (temp file, then rename)."""
     from ase.io import write
 
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    write(tmp, list(configs), format="extxyz")
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        write(tmp, list(configs), format="extxyz")
 
 
 def read_extxyz(path: Path) -> list[Atoms]:

@@ -18,6 +18,7 @@ from ase import Atoms, units
 from ase.calculators.calculator import Calculator
 
 from potentials import distill_data as dd
+from screening.atomic import write_text_atomic
 from screening.hashing import file_sha256
 
 if TYPE_CHECKING:
@@ -479,9 +480,7 @@ def write_card(card: dict[str, Any], model_path: Path) -> tuple[Path, Path]:
     paths = (Path(f"{stem}.card.json"), Path(f"{stem}.card.md"))
     texts = (json.dumps(card, indent=1) + "\n", card_markdown(card))
     for path, text in zip(paths, texts, strict=True):
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
+        write_text_atomic(path, text)
     return paths
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from screening.atomic import atomic_path
+
 
 def write_tiny_mace(
     path: str | Path,
@@ -58,8 +60,6 @@ def write_tiny_mace(
     )
     model = model.to(torch.float64)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(model, tmp)
-    tmp.replace(path)  # never leave a half-written model file
+    with atomic_path(path) as tmp:  # never leave a half-written model file
+        torch.save(model, tmp)
     return path

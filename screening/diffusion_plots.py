@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from screening.arrhenius import ArrheniusResult
+from screening.atomic import atomic_path
 from screening.diffusion import DIMENSIONS, DiffusionResult
 from screening.units import A2_PER_FS_TO_CM2_PER_S, FS_TO_PS
 
@@ -24,16 +23,9 @@ def _figure():  # Agg explicitly: plots are written on headless machines
 
 
 def _save(fig: object, path: Path) -> Path:
-    """Write to a temporary file in the target directory, then rename (never a half-written PNG)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=150, bbox_inches="tight")  # type: ignore[attr-defined]
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """Write the PNG atomically (never a half-written file)."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=150, bbox_inches="tight")  # type: ignore[attr-defined]
     return path
 
 

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from screening.ab_initio import ValidationResult
+from screening.atomic import write_text_atomic
 from screening.query import flat_row
 from screening.results import CandidateResult, SystemResult
 from screening.store import ResultsStore
@@ -269,9 +270,7 @@ force MAE of the MD potential on MD snapshots (⚠ = above the threshold; not pa
 </body></html>
 """
     path = out_dir / "report.html"
-    tmp = path.with_name(".report.html.tmp")
-    tmp.write_text(body, encoding="utf-8")
-    tmp.replace(path)
+    write_text_atomic(path, body)
     log.info("report written to %s", path)
     return path
 

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field, field_validator
 
+from screening.atomic import atomic_path
 from screening.errors import InputError
 
 if TYPE_CHECKING:  # pymatgen is imported where used: result documents load without it (fast CLI)
@@ -443,11 +444,9 @@ def plot_voltage_profile(thermo: SystemThermo, path: str | Path) -> Path:
 
 
 def _atomic_savefig(fig, path: Path) -> None:
-    """Write to a temp file then rename, so a reader never sees half a PNG."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format="png")
-    tmp.replace(path)
+    """Write the PNG atomically, so a reader never sees half of it."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
 
 
 def voltage_per_li(e_lithiated: float, e_delithiated: float, dx: float, mu_li: float) -> float:

@@ -32,7 +32,6 @@ with ``step <= s`` (the checkpoint's step), so a resumed run never duplicates fr
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -41,6 +40,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from screening.atomic import atomic_path
 from screening.errors import InputError
 
 FORMAT = "ilscreen-traj/1"
@@ -199,9 +199,8 @@ class TrajectoryWriter:
 
     def _create(self, numbers: np.ndarray, attrs: dict[str, Any]) -> None:
         # Build the empty file under a temporary name, then rename: never a half-made file.
-        tmp = self.path.with_name(self.path.name + ".tmp")
         n_atoms = len(numbers)
-        with h5py.File(tmp, "w") as h5:
+        with atomic_path(self.path) as tmp, h5py.File(tmp, "w") as h5:
             h5.attrs["format"] = FORMAT
             h5.attrs["units"] = UNITS
             for key, value in attrs.items():
@@ -221,7 +220,6 @@ class TrajectoryWriter:
             h5.create_dataset("step", shape=(0,), maxshape=(None,), dtype="i8", chunks=(1024,))
             for name in _SCALAR_FRAME_SETS:
                 h5.create_dataset(name, shape=(0,), maxshape=(None,), dtype="f8", chunks=(1024,))
-        os.replace(tmp, self.path)
 
     def _check_same_run(self, h5: h5py.File, numbers: np.ndarray, attrs: dict[str, Any]) -> None:
         if h5.attrs.get("format") != FORMAT:
@@ -339,9 +337,8 @@ def export_xdatcar(traj: Trajectory, path: str | Path) -> Path:
     from ase.io import write
 
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp, to_ase_frames(traj, wrap=True), format="vasp-xdatcar")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        write(tmp, to_ase_frames(traj, wrap=True), format="vasp-xdatcar")
     return path
 
 

@@ -34,6 +34,7 @@ from pymatgen.io.ase import AseAtomsAdaptor
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
 from screening.ab_initio import BandGapResult
+from screening.atomic import write_text_atomic
 from screening.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -310,14 +311,8 @@ class GPAWRelaxMaker(Maker):
 
 def write_result(result: BaseModel, path: str | Path) -> Path:
     """Write a result model as JSON atomically (temp file, then rename)."""
-    import os
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(result.model_dump_json(indent=1))
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, result.model_dump_json(indent=1))
 
 
 __all__ = [

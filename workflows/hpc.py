@@ -31,13 +31,13 @@ import logging
 import os
 import signal
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from screening.atomic import write_text_atomic
 from screening.errors import InputError
 from screening.hashing import file_sha256
 
@@ -53,18 +53,8 @@ TaskState = Literal["not submitted", "queued", "running", "done", "failed"]
 
 # ------------------------------------------------------------------------------ small helpers
 def atomic_write_json(path: Path, data: Any) -> None:
-    """Write JSON to a temp file in the same folder, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2, sort_keys=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write JSON atomically and durably: readers (other SLURM jobs) never see half a file."""
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True), fsync=True)
 
 
 def task_slug(candidate_id: str) -> str:

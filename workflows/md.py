@@ -33,6 +33,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel
 
+from screening.atomic import atomic_path
 from screening.errors import InputError
 from screening.hashing import file_sha256, settings_hash
 from screening.trajectory import TrajectoryWriter, read_trajectory
@@ -93,12 +94,10 @@ def default_checkpoint_path(trajectory_path: str | Path) -> Path:
 def save_checkpoint(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
     """Atomically write a checkpoint: arrays + JSON metadata in one ``.npz``."""
     meta = {"format": CHECKPOINT_FORMAT, **meta}
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as handle:
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         np.savez(handle, _meta=np.array(json.dumps(meta)), **arrays)
         handle.flush()
         os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 def load_checkpoint(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

@@ -42,6 +42,7 @@ from jobflow import Flow, Maker, job
 from pymatgen.core import Structure
 from pymatgen.io.vasp import Kpoints, Poscar
 
+from screening.atomic import atomic_path
 from screening.campaign import MDSettings
 from screening.errors import InputError
 
@@ -277,10 +278,8 @@ def concatenate_xdatcars(directories: list[str | Path], out: str | Path) -> Path
         else:
             frames.extend(read(path, index=":", format="vasp-xdatcar"))
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    write(tmp, frames, format="vasp-xdatcar")
-    os.replace(tmp, out)
+    with atomic_path(out) as tmp:
+        write(tmp, frames, format="vasp-xdatcar")
     return out
 
 
