@@ -3,13 +3,14 @@
 Readers (a resumed run, a concurrent SLURM job, a browser refreshing the report) see either the
 old file or the complete new one, never half a file, and a crash leaves no temporary file behind.
 The temporary name is unique per call, so concurrent writers of one path cannot clobber each
-other's half-written data; the last rename wins.
+other's half-written data; the last rename wins. The writer creates the temporary file itself, so
+it gets the usual umask permissions (``mkstemp`` would make results private, mode 0600).
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,9 +25,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(name)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
         yield tmp
         os.replace(tmp, path)

@@ -25,3 +25,15 @@ def test_write_creates_parent_folders_and_replaces(tmp_path: Path) -> None:
     write_text_atomic(target, "v2 – ünïcode", fsync=True)
     assert target.read_text(encoding="utf-8") == "v2 – ünïcode"
     assert sorted(p.name for p in target.parent.iterdir()) == ["report.html"]
+
+
+def test_written_files_get_umask_permissions_not_private(tmp_path: Path) -> None:
+    """Results on shared HPC storage stay readable by the group (mkstemp would give 0600)."""
+    import os
+
+    old = os.umask(0o022)
+    try:
+        target = write_text_atomic(tmp_path / "ranking.json", "{}")
+    finally:
+        os.umask(old)
+    assert target.stat().st_mode & 0o777 == 0o644
