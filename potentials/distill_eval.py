@@ -18,6 +18,7 @@ from ase import Atoms, units
 from ase.calculators.calculator import Calculator
 
 from potentials import distill_data as dd
+from potentials.card_md_checks import section_markdown
 from screening.atomic import write_text_atomic
 from screening.hashing import file_sha256
 
@@ -373,35 +374,6 @@ def build_card(
     }
 
 
-def _long_stability_markdown(section: dict[str, Any] | None) -> list[str]:
-    """The card's 20 ps stability section (runs made with the screen's own MD engine)."""
-    if not section:
-        return []
-    lines = [
-        "## MD stability, 20 ps (issue 3 protocol)",
-        "",
-        f"`{section['command']}`: {section['protocol']} ({section['wall_time_min']} min, "
-        f"{section['machine']}, {section['date']}).",
-        "",
-        "| candidate | atoms | T (K) | ps done | ⟨T⟩ (K) | ΔT | closest (Å) | closest non C–C (Å) "
-        "| stable | D(Li) (cm²/s) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for e in section["runs"]:
-        d = "–"
-        if e["D_Li_cm2_s"] is not None:
-            d = f"{e['D_Li_cm2_s']:.2e} ± {e['D_Li_sigma_cm2_s']:.1e}"
-            d += "" if e["D_converged"] else " (not conv.)"
-        ok = "yes" if e["stable"] else f"**no**: {e['unstable_reason']}"
-        lines.append(
-            f"| {e['candidate']} | {e['n_atoms']} | {e['temperature_K']:.0f} | "
-            f"{e['production_ps']:.1f} | {e['mean_T_K']:.1f} | "
-            f"{e['mean_T_deviation_pct']:+.1f} % | "
-            f"{e['closest_contact_A']:.2f} | {e['closest_non_CC_contact_A']:.2f} | {ok} | {d} |"
-        )
-    return [*lines, "", f"Verdict: {section['verdict']}", ""]
-
-
 def card_markdown(card: dict[str, Any]) -> str:
     """Human-readable card."""
     lines = [
@@ -461,7 +433,11 @@ def card_markdown(card: dict[str, Any]) -> str:
         "",
         "Stable: d_min > 1.5 Å and mean T within 5 % of target.",
         "",
-        *_long_stability_markdown(card.get("stability_20ps")),
+        *(
+            line
+            for name, section in (card.get("md_checks") or {}).items()
+            for line in section_markdown(name, section)
+        ),
         "## License",
         "",
         card["license"],

@@ -24,6 +24,7 @@ def _register_optional() -> None:
         "screening.cli.results",
         "potentials.cli",
         "potentials.cli_distill",
+        "potentials.cli_card",
         "workflows.cli",
         "workflows.cli_screen",
         "workflows.cli_dft",
