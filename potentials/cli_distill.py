@@ -26,7 +26,7 @@ def distill_command(
         Path, typer.Option(help="output folder (data, checkpoints, model, card)")
     ] = Path("distill_out"),
     seed: Annotated[int, typer.Option(help="seed for sampling, splits and training")] = 0,
-    size: Annotated[str, typer.Option(help="student size: small | tiny")] = "small",
+    size: Annotated[str, typer.Option(help="student size: medium | small | tiny")] = "medium",
     rounds: Annotated[int, typer.Option(help="active-learning rounds after round 0")] = 2,
     max_minutes: Annotated[
         float, typer.Option(help="soft time budget: later active-learning rounds are skipped")
