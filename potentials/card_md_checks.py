@@ -64,6 +64,8 @@ def summarize_run(path: Path) -> dict[str, Any]:
         )
     target = float(a["target_temperature_K"])
     closest, closest_non_cc = _closest_contacts(traj)
+    seen = float(a.get("min_distance_seen_A", -1.0))  # the MD guard's checks between frames
+    closest = min(closest, seen) if seen >= 0 else closest
     eq_steps = int(a.get("equilibration_steps", 0))
     production_ps = max(0, int(a.get("steps_done", 0)) - eq_steps) * float(a["timestep_fs"]) / 1e3
     # a run stopped by a guard before its first frame has no temperatures or contacts to report

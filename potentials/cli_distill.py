@@ -34,6 +34,9 @@ def distill_command(
     stability_steps: Annotated[
         int, typer.Option(help="student NVT steps per stability run")
     ] = 1000,
+    threads: Annotated[
+        int, typer.Option(help="torch threads for training (labelling and MD use one)")
+    ] = 1,
     install: Annotated[
         bool, typer.Option(help="copy the model and card into potentials/models/ when done")
     ] = False,
@@ -43,6 +46,8 @@ def distill_command(
 
     if size not in SIZES:
         raise InputError(f"unknown size '{size}'", field="--size", allowed=SIZES)
+    if threads < 1:
+        raise InputError("must be >= 1", field="--threads")
     if rounds < 0:
         raise InputError("must be >= 0", field="--rounds")
     if candidates is not None and not candidates.is_file():
@@ -57,6 +62,7 @@ def distill_command(
         rounds=rounds,
         max_minutes=max_minutes,
         stability_steps=stability_steps,
+        train_threads=threads,
     )
     card = distill(settings, progress=lambda msg: console.print(f"[cyan]distill[/] {msg}"))
     overall = card["metrics"]["test"]["overall"]

@@ -106,7 +106,7 @@ class DistillSettings:
     phases: list[str] | None = None  # restrict to these phase labels (None: all)
     # training
     epochs_round0: int = 100
-    epochs_per_round: int = 100
+    epochs_per_round: int = 60
     batch_size: int = 16
     lr: float = 0.01
     train_threads: int = 1

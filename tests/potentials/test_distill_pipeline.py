@@ -167,9 +167,11 @@ def test_shipped_model_card_matches_file() -> None:
     assert card["sha256"] == file_sha256(SHIPPED)
     assert card["file"] == SHIPPED.name
     per = card["metrics"]["test"]["per_system"]
-    for system in ("Li3Sb", "LiC6", "LiAg"):
-        assert system in per
-        assert per[system]["force_mae_meV_per_A"] >= 0.0  # recorded (data, not a quality gate)
+    # every required lithiated system has held-out errors (library labels carry a structure
+    # suffix, e.g. "LiAg-B2")
+    for system in ("Li3Sb", "Li2Sb", "LiMg", "LiAg", "Li15Si4", "LiC6"):
+        (key,) = [k for k in per if k.split("-")[0] == system]
+        assert per[key]["force_mae_meV_per_A"] >= 0.0  # recorded (data, not a quality gate)
     assert card["speed"]["speedup_vs_teacher"] > 0
     assert (MODELS / "ilscreen-li-alloys.card.md").exists()
 
