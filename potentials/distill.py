@@ -365,7 +365,7 @@ def distill(
 
 def _unseen_library_phases(relaxed: dict[str, Any]) -> list[Any]:
     """Ordered library phases whose formula (reduced) is not among the trained phases, plus the
-    library's Li2Sb (the built-in table only has an antifluorite surrogate)."""
+    library's Li2Sb when the trained Li2Sb is the built-in antifluorite surrogate."""
     from ase import Atoms
 
     from potentials import distill_data as dd
@@ -380,7 +380,10 @@ def _unseen_library_phases(relaxed: dict[str, Any]) -> list[Any]:
         p
         for p in library
         if set(p.atoms.get_chemical_symbols()) <= elements
-        and (p.atoms.get_chemical_formula(empirical=True) not in trained or p.label == "Li2Sb")
+        and (
+            p.atoms.get_chemical_formula(empirical=True) not in trained
+            or (p.label == "Li2Sb" and len(relaxed.get("Li2Sb", p.atoms)) != len(p.atoms))
+        )
     ]
 
 

@@ -20,6 +20,7 @@ from ase.calculators.calculator import Calculator
 from potentials import distill_data as dd
 from potentials.card_md_checks import section_markdown
 from screening.atomic import write_text_atomic
+from screening.contacts import MIN_DISTANCE_A, pair_collapse_limits
 from screening.hashing import file_sha256
 
 if TYPE_CHECKING:
@@ -202,19 +203,28 @@ def stability_run(
 ) -> dict[str, Any]:
     """Student NVT run; records the minimum interatomic distance and temperature statistics.
 
-    Stable means: d_min stays > 1.5 Å and the mean temperature over the second half is within 5 %
-    of the target."""
+    Stable means: no pair closer than its collapse limit (:mod:`screening.contacts`: 1.5 Å, or
+    75 % of the covalent bond for shorter bonds such as graphite's C–C) and the mean temperature
+    over the second half within 5 % of the target."""
+    from ase.neighborlist import neighbor_list
+
     at = atoms.copy()
     at.calc = student
     dyn = _bussi(at, temperature_k, timestep_fs, np.random.default_rng(seed))
     temps: list[float] = []
     dmin = dd.min_distance(at)
+    collapsed = False
     stride = 10
     t0 = time.perf_counter()
     for _ in range(steps // stride):
         dyn.run(stride)
         temps.append(float(at.get_temperature()))
-        dmin = min(dmin, dd.min_distance(at))
+        i, j, d = neighbor_list("ijd", at, 2 * MIN_DISTANCE_A)  # wide: closest approach too
+        if len(d):
+            dmin = min(dmin, float(d.min()))
+            collapsed = collapsed or bool(
+                (d < pair_collapse_limits(at.numbers[i], at.numbers[j])).any()
+            )
         if dmin < 0.8:
             break
     half = np.array(temps[len(temps) // 2 :])
@@ -230,7 +240,7 @@ def stability_run(
         "min_distance_A": round(dmin, 3),
         "mean_T_K_second_half": round(mean_t, 1),
         "std_T_K_second_half": round(float(half.std()), 1) if len(half) else None,
-        "stable": bool(dmin > 1.5 and abs(mean_t - temperature_k) <= 0.05 * temperature_k),
+        "stable": bool(not collapsed and abs(mean_t - temperature_k) <= 0.05 * temperature_k),
         "wall_s": round(time.perf_counter() - t0, 1),
     }
 

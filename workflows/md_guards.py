@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from screening.contacts import MIN_BOND_FRACTION, MIN_DISTANCE_A, pair_collapse_limits
+
 
 class StabilityGuards(BaseModel):
     """Thresholds for flagging an unstable MD run (defaults suit 1–2 fs Li-alloy MLIP MD)."""
@@ -44,9 +46,11 @@ class StabilityGuards(BaseModel):
     )
     max_conserved_drift_eV_per_atom_per_ps: float = Field(0.01, gt=0.0)
     min_frames_for_drift: int = Field(20, ge=3)
-    min_distance_A: float = Field(1.5, ge=0.0, description="0 disables the distance check")
+    min_distance_A: float = Field(
+        MIN_DISTANCE_A, ge=0.0, description="0 disables the distance check"
+    )
     min_bond_fraction: float = Field(
-        0.75,
+        MIN_BOND_FRACTION,
         gt=0.0,
         le=1.0,
         description="per-pair limit: this fraction of the covalent bond length, when below "
@@ -180,7 +184,6 @@ def closest_contact(atoms: Any, guards: StabilityGuards) -> Contact | None:
     The probe (max(3 Å, 1.2 × threshold)) is wider than the threshold so the result also reports
     the closest approach seen in a healthy run.
     """
-    from ase.data import covalent_radii
     from ase.neighborlist import neighbor_list
 
     if guards.min_distance_A <= 0:
@@ -189,8 +192,7 @@ def closest_contact(atoms: Any, guards: StabilityGuards) -> Contact | None:
     if not len(d):
         return None
     z = atoms.numbers
-    bond = covalent_radii[z[i]] + covalent_radii[z[j]]
-    limits = np.minimum(guards.min_distance_A, guards.min_bond_fraction * bond)
+    limits = pair_collapse_limits(z[i], z[j], guards.min_distance_A, guards.min_bond_fraction)
     k = int(np.argmin(d / limits))
     symbols = atoms.get_chemical_symbols()
     return Contact(
