@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 Size = Literal["medium", "small", "tiny"]
 
 #: architecture presets; "medium" is the shipped model (equivariant L=1 features: lower force
-#: errors at 1.7x the cost of "small", still ~18x faster than SevenNet-0 on one CPU core),
+#: errors at 1.7x the cost of "small", still 28x faster than SevenNet-0 here, see the card),
 #: "small" was the first shipped model, "tiny" is for tests and smoke runs
 SIZES: dict[str, dict[str, Any]] = {
     "medium": {

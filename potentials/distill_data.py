@@ -392,7 +392,9 @@ def contact_configs(
     dist = np.linalg.norm(vec, axis=1)
     symbols = np.array(atoms.get_chemical_symbols())
     # each atom's nearest neighbour: the pairs a thermal collision pushes together first
-    nearest = [k for k in range(len(i)) if dist[k] <= dist[i == i[k]].min() + 1e-6 and i[k] < j[k]]
+    shortest = np.full(len(atoms), np.inf)
+    np.minimum.at(shortest, i, dist)
+    nearest = np.flatnonzero((dist <= shortest[i] + 1e-6) & (i < j)).tolist()
     li_li = [k for k in nearest if symbols[i[k]] == "Li" and symbols[j[k]] == "Li"]
     out: list[Atoms] = []
     for m in range(n):

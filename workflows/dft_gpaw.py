@@ -311,7 +311,6 @@ class GPAWRelaxMaker(Maker):
 
 def write_result(result: BaseModel, path: str | Path) -> Path:
     """Write a result model as JSON atomically (temp file, then rename)."""
-
     return write_text_atomic(path, result.model_dump_json(indent=1))
 
 
