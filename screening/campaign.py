@@ -13,8 +13,9 @@ import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
+import numpy as np
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -25,10 +26,14 @@ from pydantic import (
 )
 from pymatgen.core import Element
 
-from screening.errors import InputError
+from screening.errors import InputError, short_repr
+from screening.limits import MAX_INTERVAL_FS, MAX_MD_PS, MAX_TEMPERATURE_K, MAX_TIMESTEP_FS
+from screening.paths import NAME_ALLOWED, is_safe_name
 from screening.ranking import RankingThresholds
 
 PositiveFloat = Annotated[float, Field(gt=0)]
+Kelvin = Annotated[float, Field(gt=0, le=MAX_TEMPERATURE_K, description="K")]
+IntervalFs = Annotated[float, Field(gt=0, le=MAX_INTERVAL_FS)]
 Role = Literal["reference", "host", "lithiated"]
 Thermostat = Literal["nose-hoover", "langevin"]
 EngineName = Literal["mlip", "vasp", "dft"]
@@ -36,7 +41,15 @@ ElectronicEngine = Literal["auto", "gpaw", "literature"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # inf/nan are never a physical setting: refuse them everywhere instead of failing inside MD
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+def _check_name(value: str) -> str:
+    """System and phase names become folder names (candidate ids): one safe path component."""
+    if not is_safe_name(value):
+        raise ValueError(f"name {short_repr(value)} is not allowed; use {NAME_ALLOWED}")
+    return value
 
 
 class SupercellPolicy(_Strict):
@@ -61,6 +74,11 @@ class SupercellPolicy(_Strict):
                 raise ValueError("matrix must be 3 positive integers or a 3x3 integer matrix")
             if flat is None and (len(m) != 3 or any(len(row) != 3 for row in m)):  # type: ignore[arg-type]
                 raise ValueError("matrix must be 3 positive integers or a 3x3 integer matrix")
+            if flat is None and round(float(np.linalg.det(np.asarray(m)))) <= 0:
+                raise ValueError(
+                    f"matrix {m} has determinant {round(float(np.linalg.det(np.asarray(m))))}; "
+                    "a supercell matrix needs a positive determinant (right-handed, non-singular)"
+                )
         return self
 
 
@@ -106,13 +124,13 @@ class OrderingSpec(_Strict):
 class MDSettings(_Strict):
     """NVT molecular dynamics settings (units: fs, ps)."""
 
-    timestep_fs: PositiveFloat = 2.0
-    equilibration_ps: float = Field(default=10.0, ge=0)
-    production_ps: PositiveFloat = 1990.0
-    sample_interval_fs: PositiveFloat = 100.0
+    timestep_fs: float = Field(default=2.0, gt=0, le=MAX_TIMESTEP_FS)
+    equilibration_ps: float = Field(default=10.0, ge=0, le=MAX_MD_PS)
+    production_ps: float = Field(default=1990.0, gt=0, le=MAX_MD_PS)
+    sample_interval_fs: IntervalFs = 100.0
     ensemble: Literal["nvt"] = "nvt"
     thermostat: Thermostat = "nose-hoover"
-    thermostat_timescale_fs: PositiveFloat = 100.0
+    thermostat_timescale_fs: IntervalFs = 100.0
 
     @model_validator(mode="after")
     def _sampling(self) -> MDSettings:
@@ -134,9 +152,9 @@ class Preset(_Strict):
     description: str = ""
     md: MDSettings = Field(default_factory=MDSettings)
     relax: RelaxSettings = Field(default_factory=RelaxSettings)
-    temperatures: list[PositiveFloat] | None = Field(default=None, min_length=1)
+    temperatures: list[Kelvin] | None = Field(default=None, min_length=1)
     supercell: SupercellPolicy | None = None
-    vacancies: list[VacancyConfig] | None = None
+    vacancies: list[VacancyConfig] | None = Field(default=None, min_length=1)
 
 
 class EngineSettings(_Strict):
@@ -170,14 +188,14 @@ class ElectronicSettings(_Strict):
 class PhaseSpec(_Strict):
     """A phase of a system: a library entry, a structure file or an MP id."""
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.+-]+$")
+    name: Annotated[str, AfterValidator(_check_name)]
     library: str | None = Field(default=None, description="key in the phase library (default name)")
     structure_file: str | None = None
     mp_id: str | None = None
     role: Role
     md: bool = Field(default=False, description="IL candidate: gets MD supercells and vacancies")
     supercell: SupercellPolicy | None = None
-    vacancies: list[VacancyConfig] | None = None
+    vacancies: list[VacancyConfig] | None = Field(default=None, min_length=1)
     ordering: OrderingSpec | None = None
 
     @model_validator(mode="after")
@@ -199,11 +217,11 @@ def _check_element(sym: str) -> str:
 class SystemSpec(_Strict):
     """A Li–M system and its phases."""
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.+-]+$")
+    name: Annotated[str, AfterValidator(_check_name)]
     elements: list[str] = Field(min_length=2)
     phases: list[PhaseSpec] = Field(min_length=1)
     supercell: SupercellPolicy | None = None
-    vacancies: list[VacancyConfig] | None = None
+    vacancies: list[VacancyConfig] | None = Field(default=None, min_length=1)
 
     @field_validator("elements")
     @classmethod
@@ -227,6 +245,20 @@ class ReferenceSpec(_Strict):
     @classmethod
     def _element(cls, v: str) -> str:
         return _check_element(v)
+
+
+def _check_ranking(th: RankingThresholds) -> RankingThresholds:
+    """Finite thresholds and weights that can rank: each weight >= 0, at least one > 0."""
+    for key, value in th.model_dump().items():
+        values = list(value.values()) if isinstance(value, dict) else value
+        values = values if isinstance(values, list | tuple) else [values]
+        if any(isinstance(v, float) and not np.isfinite(v) for v in values):
+            raise ValueError(f"{key} must be finite (got {short_repr(value)})")
+    if any(w < 0 for w in th.weights.values()) or not any(w > 0 for w in th.weights.values()):
+        raise ValueError(
+            f"weights must be >= 0 with at least one > 0 (got {short_repr(th.weights)})"
+        )
+    return th
 
 
 def _default_presets() -> dict[str, Preset]:
@@ -266,17 +298,18 @@ class Campaign(_Strict):
     systems: list[SystemSpec] = Field(min_length=1)
     supercell: SupercellPolicy = Field(default_factory=lambda: SupercellPolicy(min_width=10.0))
     vacancies: list[VacancyConfig] = Field(
-        default_factory=lambda: [VacancyConfig(count=1), VacancyConfig(count=4, seeds=[0])]
+        default_factory=lambda: [VacancyConfig(count=1), VacancyConfig(count=4, seeds=[0])],
+        min_length=1,
     )
-    temperatures: list[PositiveFloat] = Field(
-        default_factory=lambda: [300.0, 548.0, 900.0], min_length=1
-    )
-    operating_temperatures: list[PositiveFloat] = Field(
+    temperatures: list[Kelvin] = Field(default_factory=lambda: [300.0, 548.0, 900.0], min_length=1)
+    operating_temperatures: list[Kelvin] = Field(
         default_factory=lambda: [298.0, 348.0], min_length=1
     )
     presets: dict[str, Preset] = Field(default_factory=_default_presets)
     default_preset: str = "standard"
-    ranking: RankingThresholds = Field(default_factory=RankingThresholds)
+    ranking: Annotated[RankingThresholds, AfterValidator(_check_ranking)] = Field(
+        default_factory=RankingThresholds
+    )
     engine: EngineSettings = Field(default_factory=EngineSettings)
     electronic: ElectronicSettings = Field(default_factory=ElectronicSettings)
 
@@ -383,11 +416,11 @@ def _input_error(exc: ValidationError, file: Path) -> InputError:
         msg = "required field is missing"
     elif kind in ("literal_error", "enum"):
         allowed = err.get("ctx", {}).get("expected")
-        msg = f"invalid value {err.get('input')!r}"
+        msg = f"invalid value {short_repr(err.get('input'))}"
     elif msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
     else:
-        msg = f"{msg} (got {err.get('input')!r})"
+        msg = f"{msg} (got {short_repr(err.get('input'))})"
     return InputError(msg, file=file, field=format_loc(loc) or None, allowed=allowed)
 
 
@@ -409,19 +442,12 @@ def campaign_from_dict(data: Any, *, source: str | Path | None = None) -> Campai
 
 def load_campaign(path: str | Path) -> Campaign:
     """Read and validate a campaign yaml; any problem raises one ``InputError``."""
+    from screening.safe_yaml import load_yaml
+
     file = Path(path)
     if not file.is_file():
         raise InputError("campaign file not found", file=file)
-    try:
-        data = yaml.safe_load(file.read_text())
-    except yaml.YAMLError as exc:
-        where = ""
-        mark = getattr(exc, "problem_mark", None)
-        if mark is not None:
-            where = f" at line {mark.line + 1}, column {mark.column + 1}"
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise InputError(f"malformed YAML{where}: {problem}", file=file) from None
-    return campaign_from_dict(data, source=file)
+    return campaign_from_dict(load_yaml(file), source=file)
 
 
 def campaign_json_schema() -> dict[str, Any]:

@@ -37,6 +37,7 @@ from screening.campaign import (
     VacancyConfig,
 )
 from screening.errors import InputError
+from screening.paths import id_path
 from screening.structures import (
     PhaseEntry,
     build_structure,
@@ -490,7 +491,7 @@ def write_candidates(candidates: list[Candidate], directory: str | Path) -> Path
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
         for c in candidates:
-            sub = tmp.joinpath(*c.id.split("/"))
+            sub = id_path(tmp, c.id)
             sub.mkdir(parents=True, exist_ok=False)
             c.structure.to(filename=str(sub / "POSCAR"), fmt="poscar")
             c.structure.to(filename=str(sub / "structure.cif"), fmt="cif")

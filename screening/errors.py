@@ -33,3 +33,9 @@ class InputError(ValueError):
         if self.allowed:
             text += f" (allowed: {self.allowed})"
         super().__init__(text)
+
+
+def short_repr(value: object, limit: int = 80) -> str:
+    """``repr`` cut to ``limit`` characters: error messages must not embed a huge input."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 5]}...{text[-2:]}"

@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import spglib
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pymatgen.core import Composition, Element, Lattice, Structure
 
@@ -111,13 +110,12 @@ def load_phase_library(path: str | Path | None = None) -> dict[str, PhaseEntry]:
 
 @functools.lru_cache(maxsize=8)
 def _load_library_cached(path: str) -> tuple[tuple[str, PhaseEntry], ...]:
+    from screening.safe_yaml import load_yaml
+
     file = Path(path)
     if not file.is_file():
         raise InputError("phase library not found", file=file, field="phase_library")
-    try:
-        raw = yaml.safe_load(file.read_text())
-    except yaml.YAMLError as exc:
-        raise InputError(f"malformed YAML: {exc}", file=file) from exc
+    raw = load_yaml(file, field="phase_library")
     if not isinstance(raw, dict):
         raise InputError("a phase library must be a mapping name -> phase", file=file)
     entries = []

@@ -18,6 +18,7 @@ from jobflow import Flow, Maker
 
 from screening.campaign import Campaign
 from screening.candidates import Candidate
+from screening.paths import id_path
 from screening.results import Provenance
 from workflows.dft_gpaw import too_large_for_gap
 from workflows.jobs import (
@@ -132,7 +133,7 @@ class ScreeningFlowMaker(Maker):
                 candidate={"id": cand.id, "system": cand.system, "phase": cand.phase,
                            "formula": cand.formula},
                 operating_K=list(campaign.operating_temperatures),
-                plot_dir=str(work / "plots" / cand.id),
+                plot_dir=str(id_path(work / "plots", cand.id)),
                 provenance=prov,
             )  # fmt: skip
             tr.name = f"transport {cand.id}"

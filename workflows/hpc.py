@@ -40,6 +40,7 @@ from typing import Any, Literal, Protocol
 from screening.atomic import write_text_atomic
 from screening.errors import InputError
 from screening.hashing import file_sha256
+from screening.paths import id_slug
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ def atomic_write_json(path: Path, data: Any) -> None:
 
 def task_slug(candidate_id: str) -> str:
     """A file-name-safe key of an MD task: ``Li-Sb/Li3Sb/1x1x1/vac1/seed0`` → ``Li-Sb_Li3Sb_…``."""
-    return candidate_id.replace("/", "_")
+    return id_slug(candidate_id)
 
 
 def parse_time(text: str | int | None) -> int | None:

@@ -18,7 +18,10 @@ from screening.ab_initio import BandGapResult
 from screening.arrhenius import ArrheniusResult, arrhenius_from_results
 from screening.diffusion import DiffusionResult, analyze_file
 from screening.diffusion_plots import plot_arrhenius, plot_msd
+from screening.conduction import ionic_conductivity
+from screening.dissolution import SolutionEnergy, solution_energy
 from screening.electronic import assess_electronic
+from screening.paths import id_slug
 from screening.ranking import RankingThresholds
 from screening.results import (
     ArrheniusSummary,
@@ -29,6 +32,7 @@ from screening.results import (
     TransportPoint,
     apply_ranking,
 )
+from screening.errors import InputError
 from screening.store import ResultsStore
 from screening.thermo import (
     PhaseEnergy,
@@ -69,6 +73,30 @@ def phase_energy(
 
 
 @job
+def dissolution_energy(
+    task_doc: Any, system: SystemResult, *, li_phase: str, fmax_eV_A: float
+) -> SolutionEnergy | str:
+    """M-in-Li solution energy from a relaxed solute supercell and the system's hull (same engine).
+
+    Never fails the screen: an unusable hull becomes the note the ranking shows instead.
+    """
+    out = task_doc.output
+    forces = getattr(out, "forces", None)
+    max_force = float(max(sum(f * f for f in row) ** 0.5 for row in forces)) if forces else None
+    n_li = sum(1 for site in out.structure if site.specie.symbol == "Li")
+    try:
+        res = solution_energy(
+            system.thermo, solute_cell_energy_eV=float(out.energy), n_li=n_li, li_phase=li_phase,
+            max_force_eV_A=max_force,
+        )  # fmt: skip
+    except (InputError, KeyError) as exc:
+        return f"no solution energy for {system.system}: {exc}"
+    if max_force is not None and max_force > fmax_eV_A:
+        log.warning("%s solute cell not relaxed: max force %.3f eV/Å", system.system, max_force)
+    return res
+
+
+@job
 def system_thermo(
     phases: Sequence[PhaseEnergy], *, plot_dir: str, provenance: Provenance
 ) -> SystemResult:
@@ -76,7 +104,7 @@ def system_thermo(
     thermo: SystemThermo = build_system_thermo(list(phases))
     out = Path(plot_dir)
     out.mkdir(parents=True, exist_ok=True)
-    stem = thermo.system.replace("/", "_")
+    stem = id_slug(thermo.system)
     return SystemResult(
         system=thermo.system,
         thermo=thermo,
@@ -124,19 +152,20 @@ def arrhenius_summary(
     if len(usable) < 2:
         return None, f"Arrhenius fit needs >= 2 converged temperatures, got {len(usable)}"
     fit: ArrheniusResult = arrhenius_from_results(usable, operating_K=operating_K)
-    sigma_fit: ArrheniusResult | None = None
-    if all(r.sigma_S_cm for r in usable):
-        sigma_fit = arrhenius_from_results(usable, quantity="sigmaT", operating_K=operating_K)
+    cell = usable[0]  # NVT: one cell, one Li count at every temperature
     operating = []
     for ex in fit.extrapolations:
-        s_ex = sigma_fit.predict(ex.temperature_K) if sigma_fit else None
+        sigma, sigma_err = ionic_conductivity(
+            ex.value, ex.sigma, n_li=cell.n_species_atoms, volume_A3=cell.volume_A3,
+            temperature_K=ex.temperature_K,
+        )  # fmt: skip
         operating.append(
             OperatingPoint(
                 temperature_K=ex.temperature_K,
                 D_cm2_s=ex.value,
                 D_sigma_cm2_s=ex.sigma,
-                sigma_S_cm=s_ex.value / ex.temperature_K if s_ex else None,
-                sigma_sigma_S_cm=s_ex.sigma / ex.temperature_K if s_ex else None,
+                sigma_S_cm=sigma,
+                sigma_sigma_S_cm=sigma_err,
             )
         )
     plot_arrhenius(fit, plot_path)
@@ -228,14 +257,17 @@ def rank_and_store(
     engine: str,
     band_gaps: Mapping[str, BandGapResult | str] | None = None,
     electronic_notes: Mapping[str, str] | None = None,
+    dissolution: Mapping[str, SolutionEnergy | str] | None = None,
 ) -> list[CandidateResult]:
     """Join thermo + transport + electronic class, apply the three IL criteria, store, return.
 
     ``band_gaps`` (computed, they win over literature; a string says why a gap job gave none) and
-    ``electronic_notes`` (why a phase has no gap job) are keyed ``"<system>/<phase>"``.
+    ``electronic_notes`` (why a phase has no gap job) are keyed ``"<system>/<phase>"``;
+    ``dissolution`` (M-in-Li solution energy, or why there is none) is keyed by system.
     """
     by_system = {s.system: s for s in systems}
     gaps, notes = band_gaps or {}, electronic_notes or {}
+    solutes = dissolution or {}
     joined = []
     for cand in candidates:
         sysres = by_system.get(cand.system)
@@ -263,6 +295,11 @@ def rank_and_store(
             max_small_gap_eV=thresholds.get("max_band_gap_eV", 0.5),
             note=note,
         )
+        sol = solutes.get(cand.system, "no solute supercell relaxed for this system")
+        if isinstance(sol, str):
+            update["dissolution_note"] = sol
+        else:
+            update["dissolution"] = sol
         joined.append(cand.model_copy(update=update))
     ranked = apply_ranking(joined, RankingThresholds(**thresholds), T_op_K=operating_K)
     with ResultsStore.open(store) as st:

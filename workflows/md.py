@@ -36,6 +36,7 @@ from pydantic import BaseModel
 from screening.atomic import atomic_path
 from screening.errors import InputError
 from screening.hashing import file_sha256, settings_hash
+from screening.limits import MAX_TEMPERATURE_K, MAX_TIMESTEP_FS
 from screening.trajectory import TrajectoryWriter, read_trajectory
 from screening.units import KB_EV, fs_to_ase_time
 from workflows.md_guards import (
@@ -132,8 +133,16 @@ def md_protocol(
     """
     checks = [
         (len(temperatures_K) > 0, "temperature_K", "at least one temperature is needed"),
-        (all(t > 0 for t in temperatures_K), "temperature_K", "must be > 0 K"),
-        (0 < timestep_fs <= 10, "timestep_fs", "must be in (0, 10] fs"),
+        (
+            all(0 < t <= MAX_TEMPERATURE_K for t in temperatures_K),
+            "temperature_K",
+            f"must be in (0, {MAX_TEMPERATURE_K:g}] K",
+        ),
+        (
+            0 < timestep_fs <= MAX_TIMESTEP_FS,
+            "timestep_fs",
+            f"must be in (0, {MAX_TIMESTEP_FS:g}] fs",
+        ),
         (equilibration_steps >= 0, "equilibration_steps", "must be >= 0"),
         (production_steps >= 1, "production_steps", "must be >= 1"),
         (stride >= 1, "stride", "must be >= 1"),

@@ -17,11 +17,13 @@ from pymatgen.core import Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
 from screening.campaign import MDSettings
+from screening.paths import id_path
 
 
 def trajectory_path(out_dir: str | Path, candidate_id: str, temperature_K: float) -> Path:
-    """``<out_dir>/<candidate id>/T0548K.h5``: one file per candidate and temperature."""
-    return Path(out_dir) / candidate_id / f"T{temperature_K:04.0f}K.h5"
+    """``<out_dir>/<candidate id>/T0548K.h5``: one file per candidate and temperature, inside
+    ``out_dir`` (an id that would leave it is refused)."""
+    return id_path(out_dir, candidate_id, f"T{temperature_K:04.0f}K.h5", field="CANDIDATE_ID")
 
 
 def md_steps(md: MDSettings) -> dict[str, int]:

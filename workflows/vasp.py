@@ -45,6 +45,7 @@ from pymatgen.io.vasp import Kpoints, Poscar
 from screening.atomic import atomic_path
 from screening.campaign import MDSettings
 from screening.errors import InputError
+from screening.paths import id_path
 
 log = logging.getLogger(__name__)
 
@@ -335,7 +336,7 @@ class VaspNVTFlowMaker(Maker):
                 temperature_K=t,
                 timestep_fs=self.md.timestep_fs,
                 stride=stride,
-                out=str(Path(self.out_dir) / candidate_id / f"T{t:04.0f}K.XDATCAR"),
+                out=str(id_path(self.out_dir, candidate_id, f"T{t:04.0f}K.XDATCAR")),
             )
             analysis.name = f"analyse vasp md {t:g}K"
             jobs += [chain, analysis]

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import sys
 
-from screening.cli.app import app, console
+from rich.text import Text
+
+from screening.cli.app import app, console, err_console, state
 from screening.errors import InputError
 
 
@@ -45,7 +47,10 @@ def main() -> None:
     try:
         app()
     except InputError as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        if state.debug:
+            err_console.print_exception()
+        # user text (names, paths) may contain '[...]': never let rich read it as markup
+        console.print(Text.assemble(("error:", "bold red"), " ", str(exc)), highlight=False)
         sys.exit(2)
 
 

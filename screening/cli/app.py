@@ -17,3 +17,20 @@ app = typer.Typer(
 # Tables are wide (ids, criteria, provenance): when piped or captured, do not wrap them at 80.
 console = Console(width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True)
+
+
+class _State:
+    """Process-wide CLI options set by the top-level callback."""
+
+    debug = False
+
+
+state = _State()
+
+
+@app.callback()
+def _global_options(
+    debug: bool = typer.Option(False, "--debug", help="show the traceback of an input error"),
+) -> None:
+    """Screen lithium alloys as interlayers between Li metal and a solid electrolyte."""
+    state.debug = debug
