@@ -22,6 +22,10 @@ NAME_ALLOWED = (
     "'_' or '+'"
 )
 _NAME = re.compile(NAME_PATTERN)
+#: where ``ilscreen screen`` works by default, and the store it writes there (``query``/``report``
+#: read the same one by default)
+DEFAULT_WORKDIR = "ilscreen-runs"
+DEFAULT_STORE = f"{DEFAULT_WORKDIR}/store"
 
 
 def is_safe_name(name: str) -> bool:

@@ -40,7 +40,7 @@ def query(
     """
     if isinstance(store, ResultsStore):
         return store.ranking(system=system, passing=passing, sort=sort)
-    with ResultsStore.open(store) as s:
+    with ResultsStore.open(store, create=False) as s:
         return s.ranking(system=system, passing=passing, sort=sort)
 
 

@@ -4,7 +4,7 @@ Locations accepted by :meth:`ResultsStore.open`:
 
 * a directory (default ``<campaign_dir>/store``): an embedded, server-free, persistent
   ``MontyStore`` (montydb with its SQLite backend);
-* ``mongodb://…`` / ``mongodb+srv://…``: a ``MongoURIStore`` (database from the URI path,
+* ``mongodb://…`` / ``mongodb+srv://…``: a ``MongoStore`` (database from the URI path,
   collection ``results``);
 * a ``.yaml``/``.yml``/``.json`` file: ``{type: monty, path: DIR}`` or ``{type: mongo, uri: …}`` or
   ``{type: mongo, host, port, database, collection, username, password}``.
@@ -20,6 +20,10 @@ cross-process upsert guarantee, and 8 processes connecting at once were seen to 
 half-written config. So every connect, write and read of an embedded store takes an ``fcntl.flock``
 on ``<dir>/.ilscreen-store.lock`` (exclusive for connect/write, shared for reads). MongoDB servers
 need no file lock.
+
+Readers (``query``, ``report``) open with ``create=False``: a location that is not an existing
+store is an error naming the nearest store found, never a new empty store. A MongoDB server that
+cannot be reached fails within :data:`MONGO_TIMEOUT_MS` as one InputError (no 30 s hang).
 """
 
 from __future__ import annotations
@@ -28,20 +32,24 @@ import contextlib
 import fcntl
 import json
 import logging
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal, cast
 
-import yaml
-
 from screening.ab_initio import ValidationResult
 from screening.errors import InputError
+from screening.paths import DEFAULT_STORE
 from screening.results import CandidateResult, SystemResult
 
 log = logging.getLogger(__name__)
 
 COLLECTION = "results"
 LOCK_NAME = ".ilscreen-store.lock"
+#: files that mark a directory as an embedded store (ours, montydb's)
+_STORE_MARKERS = (LOCK_NAME, "monty.storage.cfg")
+MONGO_TIMEOUT_MS = 2000
+_LOCATIONS = "directory of an existing store, mongodb:// URI, or .yaml/.json store config"
 Doc = CandidateResult | SystemResult | ValidationResult
 Kind = Literal["candidate", "system", "validation"]
 
@@ -61,6 +69,29 @@ def default_location(campaign_dir: str | Path) -> Path:
     return Path(campaign_dir) / "store"
 
 
+def is_store(path: Path) -> bool:
+    """True for a directory an embedded store has been written to."""
+    return path.is_dir() and any((path / m).is_file() for m in _STORE_MARKERS)
+
+
+def nearest_store(path: Path) -> Path | None:
+    """An existing embedded store near ``path`` (its folder and up to 3 above it, then the cwd)."""
+    start = path.resolve().parent
+    bases = [start, *list(start.parents)[:3], Path.cwd()]
+    for base in bases:
+        if not base.is_dir():
+            continue
+        for cand in (base / DEFAULT_STORE, base / "store", *sorted(base.glob("*/store"))[:50]):
+            if is_store(cand) and cand.resolve() != path.resolve():
+                return cand
+    return None
+
+
+def _redact(uri: str) -> str:
+    """A MongoDB URI without its password, for error messages."""
+    return re.sub(r"(//[^:/@]+):[^@/]*@", r"\1:***@", uri)
+
+
 class ResultsStore:
     """Thin, typed wrapper over a maggma Store; use :meth:`open`."""
 
@@ -72,40 +103,86 @@ class ResultsStore:
 
     # ------------------------------------------------------------------------------ opening
     @classmethod
-    def open(cls, location: str | Path | None = None) -> ResultsStore:
+    def open(cls, location: str | Path | None = None, *, create: bool = True) -> ResultsStore:
         """Open a store from a directory, a MongoDB URI or a config file (see module doc).
 
-        ``None`` means ``./store`` in the current directory.
+        ``None`` means ``./store`` in the current directory. ``create=False`` (readers) refuses a
+        directory that is not already a store instead of creating one.
         """
         loc = str(location) if location is not None else "store"
         if loc.startswith(("mongodb://", "mongodb+srv://")):
-            from maggma.stores import MongoURIStore
+            from maggma.stores import MongoStore
 
-            return cls(MongoURIStore(uri=loc, collection_name=COLLECTION, key="key"))
+            return cls._mongo(
+                _redact(loc),
+                lambda kw: MongoStore.from_uri(
+                    loc, collection_name=COLLECTION, key="key", mongoclient_kwargs=kw
+                ),
+            )
         path = Path(loc).expanduser()
         if path.suffix.lower() in {".yaml", ".yml", ".json"}:
-            return cls._from_config(path)
-        return cls._monty(path)
+            return cls._from_config(path, create=create)
+        return cls._monty(path, create=create)
 
     @classmethod
-    def _monty(cls, path: Path) -> ResultsStore:
+    def _mongo(cls, where: str, make: Callable[[dict[str, Any]], Any]) -> ResultsStore:
+        """Connect and ping with a short server-selection timeout; failures are one InputError."""
+        import pymongo.errors
+
+        timeouts = {
+            "serverSelectionTimeoutMS": MONGO_TIMEOUT_MS,
+            "connectTimeoutMS": MONGO_TIMEOUT_MS,
+        }
+        try:
+            rs = cls(make(timeouts))
+            rs.store._collection.database.client.admin.command("ping")
+        except (pymongo.errors.PyMongoError, ValueError, TypeError) as exc:
+            why = re.split(r", Timeout:| \(configured timeouts", str(exc) or "?")[0][:200]
+            raise InputError(
+                f"cannot use this MongoDB store ({type(exc).__name__}: {_redact(why)}); "
+                f"the server must answer within {MONGO_TIMEOUT_MS / 1000:g} s",
+                file=where,
+                field="store",
+                allowed=_LOCATIONS,
+            ) from None
+        return rs
+
+    @classmethod
+    def _monty(cls, path: Path, *, create: bool = True) -> ResultsStore:
         from maggma.stores.mongolike import MontyStore
 
         if path.exists() and not path.is_dir():
             raise InputError(
                 "store location is a file but not a .yaml/.json config", file=path,
-                field="store", allowed="directory, mongodb:// URI, .yaml/.json config",
+                field="store", allowed=_LOCATIONS,
             )  # fmt: skip
+        if not create and not is_store(path):
+            what = "does not exist" if not path.exists() else "is not a results store"
+            near = nearest_store(path)
+            hint = f"; the nearest store is {near} (use --store {near})" if near else ""
+            raise InputError(
+                f"store {what}{hint}; `ilscreen screen` writes {DEFAULT_STORE} by default",
+                file=path,
+                field="store",
+                allowed=_LOCATIONS,
+            )
         path.mkdir(parents=True, exist_ok=True)
         store = MontyStore(COLLECTION, database_path=str(path), storage="sqlite", key="key")
         return cls(store, lock_path=path / LOCK_NAME)
 
     @classmethod
-    def _from_config(cls, path: Path) -> ResultsStore:
+    def _from_config(cls, path: Path, *, create: bool = True) -> ResultsStore:
+        from screening.safe_yaml import load_yaml, read_text
+
         if not path.is_file():
             raise InputError("store config file not found", file=path, field="store")
-        text = path.read_text()
-        cfg = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        if path.suffix.lower() == ".json":
+            try:
+                cfg = json.loads(read_text(path, field="store"))
+            except json.JSONDecodeError as exc:
+                raise InputError(f"malformed JSON: {exc}", file=path, field="store") from None
+        else:
+            cfg = load_yaml(path, field="store")
         if not isinstance(cfg, dict):
             raise InputError("store config must be a mapping", file=path)
         kind = str(cfg.get("type", "")).lower()
@@ -114,34 +191,43 @@ class ResultsStore:
             if "path" not in cfg:
                 raise InputError("monty store needs 'path'", file=path, field="path")
             p = Path(cfg["path"]).expanduser()
-            return cls._monty(p if p.is_absolute() else path.parent / p)
+            return cls._monty(p if p.is_absolute() else path.parent / p, create=create)
         if kind == "mongo":
             if "uri" in cfg:
-                from maggma.stores import MongoURIStore
+                from maggma.stores import MongoStore
 
-                return cls(
-                    MongoURIStore(
-                        uri=cfg["uri"],
+                return cls._mongo(
+                    f"{path} (uri {_redact(str(cfg['uri']))})",
+                    lambda kw: MongoStore.from_uri(
+                        str(cfg["uri"]),
                         collection_name=coll,
                         database=cfg.get("database"),
                         key="key",
-                    )
+                        mongoclient_kwargs=kw,
+                    ),
                 )
             from maggma.stores import MongoStore
 
             if "database" not in cfg:
                 raise InputError("mongo store needs 'database' (or 'uri')", file=path,
                                  field="database")  # fmt: skip
-            return cls(
-                MongoStore(
+            port = cfg.get("port", 27017)
+            if not isinstance(port, int) or not 0 < port < 65536:
+                raise InputError(
+                    f"bad port {port!r}", file=path, field="port", allowed="integer 1-65535"
+                )
+            return cls._mongo(
+                str(path),
+                lambda kw: MongoStore(
                     database=cfg["database"],
                     collection_name=coll,
                     host=cfg.get("host", "localhost"),
-                    port=int(cfg.get("port", 27017)),
+                    port=port,
                     username=cfg.get("username", ""),
                     password=cfg.get("password", ""),
                     key="key",
-                )
+                    mongoclient_kwargs=kw,
+                ),
             )
         raise InputError(f"unknown store type {kind!r}", file=path, field="type",
                          allowed=["monty", "mongo"])  # fmt: skip

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from screening.cli.app import app, console
+from screening.paths import DEFAULT_WORKDIR
 
 
 class Device(StrEnum):
@@ -27,7 +28,7 @@ def screen(
         str | None, typer.Option(help="potential spec (default: the campaign's)")
     ] = None,
     device: Annotated[Device | None, typer.Option(help="cpu or cuda")] = None,
-    workdir: Annotated[Path, typer.Option(help="campaign directory")] = Path("ilscreen-runs"),
+    workdir: Annotated[Path, typer.Option(help="campaign directory")] = Path(DEFAULT_WORKDIR),
     store: Annotated[
         str | None, typer.Option(help="results store (default: WORKDIR/store)")
     ] = None,

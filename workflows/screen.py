@@ -18,6 +18,7 @@ from screening.campaign import Campaign, load_campaign
 from screening.candidates import Candidate, generate_candidates
 from screening.errors import InputError
 from screening.hashing import settings_hash
+from screening.paths import DEFAULT_WORKDIR
 from screening.results import CandidateResult, Provenance
 from screening.store import ResultsStore
 
@@ -77,7 +78,7 @@ def plan_screen(
     preset: str | None = None,
     potential: str | None = None,
     device: str | None = None,
-    workdir: str | Path = "ilscreen-runs",
+    workdir: str | Path = DEFAULT_WORKDIR,
     store: str | None = None,
     electronic_engine: str | None = None,
 ) -> ScreenPlan:

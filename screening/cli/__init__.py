@@ -50,7 +50,8 @@ def main() -> None:
         if state.debug:
             err_console.print_exception()
         # user text (names, paths) may contain '[...]': never let rich read it as markup
-        console.print(Text.assemble(("error:", "bold red"), " ", str(exc)), highlight=False)
+        error = Text.assemble(("error:", "bold red"), " ", str(exc))
+        console.print(error, highlight=False, soft_wrap=True)
         sys.exit(2)
 
 

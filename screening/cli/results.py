@@ -9,13 +9,14 @@ from typing import Annotated
 import typer
 
 from screening.cli.app import app, console
+from screening.paths import DEFAULT_STORE
 
 StoreOpt = Annotated[
     str,
     typer.Option(
         "--store",
         help="results store: a directory (embedded montydb), a mongodb:// URI, or a .yaml/.json "
-        "store config",
+        "store config; default: the one `ilscreen screen` writes",
     ),
 ]
 
@@ -41,7 +42,7 @@ class Format(StrEnum):
 
 @app.command("query")
 def query_cmd(
-    store: StoreOpt = "store",
+    store: StoreOpt = DEFAULT_STORE,
     system: Annotated[str | None, typer.Option(help="only this system, e.g. Li-Sb")] = None,
     passing: Annotated[bool, typer.Option("--passing", help="only candidates passing all")] = False,
     sort: Annotated[SortKey, typer.Option(help="sort key")] = SortKey.score,
@@ -69,12 +70,14 @@ def query_cmd(
 
 @app.command("report")
 def report_cmd(
-    store: StoreOpt = "store",
+    store: StoreOpt = DEFAULT_STORE,
     out: Annotated[Path, typer.Option("--out", help="output directory")] = Path("report"),
     system: Annotated[str | None, typer.Option(help="only this system")] = None,
 ) -> None:
     """Write a self-contained HTML report (ranking, hulls, voltage profiles, plots, provenance)."""
     from screening.report import report_from_store
+    from screening.store import ResultsStore
 
-    path = report_from_store(store, out, system=system)
+    with ResultsStore.open(store, create=False) as opened:  # a report never creates a store
+        path = report_from_store(opened, out, system=system)
     console.print(f"report: {path}")
