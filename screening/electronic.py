@@ -47,11 +47,13 @@ class LiteratureElectronic(BaseModel):
 
     electronic_class: ElectronicClass = Field(alias="class")
     band_gap_eV: float | None = None
+    sigma_e_S_cm: float | None = Field(default=None, gt=0, description="measured σ_e (S/cm)")
+    sigma_e_T_K: float | None = Field(default=None, gt=0, description="temperature of σ_e")
     citation: str
     basis: str | None = None
     note: str | None = None
 
-    model_config = {"populate_by_name": True}
+    model_config = {"populate_by_name": True, "extra": "forbid"}
 
 
 class ElectronicAssessment(BaseModel):
@@ -61,6 +63,8 @@ class ElectronicAssessment(BaseModel):
     electronic_class: ElectronicClass
     band_gap_eV: float | None = None
     dos_at_fermi: float | None = Field(default=None, description="states/eV/atom at E_F")
+    sigma_e_S_cm: float | None = Field(default=None, description="cited measured σ_e (S/cm)")
+    sigma_e_T_K: float | None = None
     source: str = Field(description="'computed (<engine>)', 'literature: <citation>' or 'none'")
     note: str | None = None
 
@@ -160,6 +164,8 @@ def assess_electronic(
             phase=phase,
             electronic_class=cls,
             band_gap_eV=entry.band_gap_eV,
+            sigma_e_S_cm=entry.sigma_e_S_cm,
+            sigma_e_T_K=entry.sigma_e_T_K,
             source=f"literature: {entry.citation}",
             note=_join(note, entry.note),
         )

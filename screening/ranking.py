@@ -13,18 +13,24 @@ Criteria (thresholds in :class:`RankingThresholds`):
    E_above_hull ≤ ``max_e_above_hull_eV_atom``; (b) |volume change of the step| ≤
    ``max_volume_change_per_step``; (c) D at the operating temperature ≥ ``min_D_op_cm2_s``.
    score = mean of the three sub-scores: 1 − E_hull/threshold, 1 − |ΔV|/threshold, D score.
-3. ``mixed_conduction`` (MIEC) — ionic: D(T_op) ≥ ``min_D_op_cm2_s`` (and σ_ion(T_op) ≥
-   ``min_sigma_op_S_cm`` when that is set); electronic: metal or small gap (gap ≤
-   ``max_band_gap_eV``). score = mean(D score, electronic score) with electronic score 1 for a
-   metal, 1 − 0.5·gap/max_gap for a small gap, 0 for an insulator or unknown.
-4. ``formation_energy`` — E_f < 0 (stable against the elements); score = clip(−E_f /
-   ``formation_energy_scale_eV_atom``, 0, 1): more negative means more chemically stable and less
-   migration of M into Li metal.
+3. ``mixed_conduction`` (MIEC) — the conduction class by σ_e/σ_ion at T_op
+   (:mod:`screening.conduction`): ionic conductor below ``conduction_class_bounds[0]``,
+   electronic conductor above ``[1]``, mixed conductor between (bounds included). Passes when the
+   class is mixed and the ionic check holds (D(T_op) ≥ ``min_D_op_cm2_s``, and σ_ion(T_op) ≥
+   ``min_sigma_op_S_cm`` when set). score = mean(D score, class score); class score 1 inside the
+   mixed band, falling linearly to 0 three decades outside it, 0 when the class is unknown.
+4. ``formation_energy`` — (a) E_f < 0 (stable against the elements) and (b) the M-in-Li
+   solution energy E_sol > ``min_solution_energy_eV`` (M stays in the interlayer instead of
+   dissolving into the Li metal, :mod:`screening.dissolution`). score = mean of
+   clip(−E_f / ``formation_energy_scale_eV_atom``, 0, 1) and
+   clip(E_sol / ``solution_energy_scale_eV``, 0, 1). The study the project follows explains
+   Li3Sb's stability by its low E_f *keeping Sb out of the Li metal*; E_sol measures that second
+   half directly, so it belongs to this criterion rather than to a fifth one.
 
 D score = clip((log10 D − log10 ``min_D_op_cm2_s``) / (log10 ``good_D_op_cm2_s`` −
 log10 ``min_D_op_cm2_s``), 0, 1).
 
-Missing data: a check whose input is missing (electronic class unknown, no D, D not converged)
+Missing data: a check whose input is missing (σ_e or σ_ion unknown, no D, D not converged, no E_sol)
 gives ``passed=None`` and sub-score 0. A criterion is False if any of its checks fails, else None if
 any is missing, else True. A candidate is *passing* only when every criterion is True; ``None``
 does not pass and is listed in ``flags`` so it is visible, not hidden.
@@ -44,6 +50,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from screening.conduction import (
+    ConductionClass,
+    Conductivity,
+    SigmaEModel,
+    conduction_class,
+)
 from screening.electronic import ElectronicClass
 from screening.thermo import ThermoSummary
 
@@ -86,16 +98,44 @@ class RankingThresholds(BaseModel):
         default=None, description="optional extra ionic criterion on σ_ion(T_op) (S/cm)"
     )
     max_band_gap_eV: float = Field(
-        default=0.5, description="'small gap' conductor: gap ≤ this counts as electronic conductor"
+        default=0.5,
+        description="label only: a gap ≤ this is called 'small-gap' (criterion 3 uses σ_e/σ_ion)",
+    )
+    conduction_class_bounds: tuple[float, float] = Field(
+        default=(1e-2, 10.0),
+        description="σ_e/σ_ion bounds of the mixed conductor: the geometric midpoints between the "
+        "Nature Energy study's ionic (2.2e-4), mixed (0.097) and electronic (2.1e3) layers, "
+        "4.7e-3 and 14, rounded to the nearest decade",
+    )
+    sigma_e: SigmaEModel = Field(
+        default_factory=SigmaEModel, description="stated parameters of the σ_e estimates"
     )
     formation_energy_scale_eV_atom: float = Field(
         default=0.5,
         description="E_f giving formation score 1 (Li3Sb ≈ −0.7 eV/atom exp.; Li–Mg near 0)",
     )
+    min_solution_energy_eV: float = Field(
+        default=0.0,
+        description="M-in-Li solution energy above which M stays in the interlayer (negative: M "
+        "dissolves into the Li metal)",
+    )
+    solution_energy_scale_eV: float = Field(
+        default=0.5,
+        gt=0,
+        description="E_sol giving a retention score of 1 (dilute solubility exp(−0.5 eV/k_BT) "
+        "≈ 4e-9 at 298 K)",
+    )
     weights: dict[str, float] = Field(
         default_factory=lambda: dict.fromkeys(CRITERIA, 1.0),
         description="weights of the composite score per criterion",
     )
+
+    @field_validator("conduction_class_bounds")
+    @classmethod
+    def _bounds(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not 0 < v[0] < v[1]:
+            raise ValueError("conduction_class_bounds must be [low, high] with 0 < low < high")
+        return v
 
     @field_validator("voltage_window_V")
     @classmethod
@@ -134,11 +174,16 @@ class RankingInput(BaseModel):
     T_op_K: float | None = None
     D_op_cm2_s: float | None = None
     D_op_sigma_cm2_s: float | None = None
-    sigma_op_S_cm: float | None = None
+    sigma_ion: Conductivity | None = Field(default=None, description="σ_ion(T_op)")
+    sigma_e: Conductivity | None = Field(default=None, description="σ_e(T_op)")
     transport_converged: bool | None = None
     electronic_class: ElectronicClass = ElectronicClass.UNKNOWN
     band_gap_eV: float | None = None
     electronic_source: str | None = None
+    solution_energy_eV: float | None = Field(
+        default=None, description="one M atom in bcc Li vs Li + the Li-richest hull phase"
+    )
+    solution_energy_note: str | None = None
 
 
 class CriterionResult(BaseModel):
@@ -192,9 +237,10 @@ def _ionic_check(c: RankingInput, th: RankingThresholds) -> tuple[bool | None, s
         return None, "D not converged"
     ok = c.D_op_cm2_s >= th.min_D_op_cm2_s
     if th.min_sigma_op_S_cm is not None:
-        if c.sigma_op_S_cm is None:
+        sigma = c.sigma_ion.S_cm if c.sigma_ion else None
+        if sigma is None:
             return (False if not ok else None), "no σ_ion(T_op)"
-        ok = ok and c.sigma_op_S_cm >= th.min_sigma_op_S_cm
+        ok = ok and sigma >= th.min_sigma_op_S_cm
     return ok, ""
 
 
@@ -260,65 +306,80 @@ def criterion_reversibility(c: RankingInput, th: RankingThresholds) -> Criterion
 
 
 def criterion_mixed_conduction(c: RankingInput, th: RankingThresholds) -> CriterionResult:
-    """Criterion 3: ionic (D or σ at T_op) and electronic (metal / small gap) conduction."""
+    """Criterion 3: mixed conductor by σ_e/σ_ion at T_op, with enough ionic conduction."""
     notes: list[str] = []
     ion_ok, why = _ionic_check(c, th)
     if why:
         notes.append(why)
     elif ion_ok is False:
         notes.append("ionic conduction too low")
-    cls = c.electronic_class
-    if cls is ElectronicClass.METAL:
-        el_ok, el_s = True, 1.0
-    elif cls is ElectronicClass.SMALL_GAP:
-        gap = c.band_gap_eV
-        el_ok = gap is None or gap <= th.max_band_gap_eV
-        el_s = 1.0 - 0.5 * gap / th.max_band_gap_eV if (gap is not None and el_ok) else 0.75
-        if not el_ok:
-            el_s = 0.0
-            notes.append("gap above threshold")
-    elif cls is ElectronicClass.INSULATOR:
-        el_ok, el_s = False, 0.0
-        notes.append("electronic insulator")
-    else:
-        el_ok, el_s = None, 0.0
-        notes.append("electronic class unknown (no computed gap, no cited value)")
+    verdict = conduction_class(c.sigma_e, c.sigma_ion, th.conduction_class_bounds)
+    cls = verdict.conduction_class
+    class_ok = None if cls is ConductionClass.UNKNOWN else cls is ConductionClass.MIXED
+    notes.append(f"{cls.value}: {verdict.rule}" if class_ok is not None else verdict.rule)
     ion_s = _d_score(c.D_op_cm2_s, th) if ion_ok is not None else 0.0
+    se, si = c.sigma_e, c.sigma_ion
     vals = {
         "D_op_cm2_s": c.D_op_cm2_s,
         "D_op_sigma_cm2_s": c.D_op_sigma_cm2_s,
-        "sigma_op_S_cm": c.sigma_op_S_cm,
         "T_op_K": c.T_op_K,
         "transport_converged": c.transport_converged,
-        "electronic_class": cls.value,
+        "sigma_ion_S_cm": si.S_cm if si else None,
+        "sigma_ion_sigma_S_cm": si.sigma_S_cm if si else None,
+        "sigma_ion_source": si.source if si else "none",
+        "sigma_e_S_cm": se.S_cm if se else None,
+        "sigma_e_low_S_cm": se.range_S_cm[0] if se and se.range_S_cm else None,
+        "sigma_e_high_S_cm": se.range_S_cm[1] if se and se.range_S_cm else None,
+        "sigma_e_source": se.source if se else "none",
+        "sigma_e_ratio": verdict.ratio,
+        "conduction_class": cls.value,
+        "class_robust": verdict.robust,
+        "class_bounds": f"{th.conduction_class_bounds[0]:g}–{th.conduction_class_bounds[1]:g}",
+        "electronic_class": c.electronic_class.value,
         "band_gap_eV": c.band_gap_eV,
         "electronic_source": c.electronic_source,
         "ionic_ok": ion_ok,
-        "electronic_ok": el_ok,
+        "class_ok": class_ok,
     }
     return CriterionResult(
         name="mixed_conduction",
-        passed=_combine([ion_ok, el_ok]),
-        score=(ion_s + el_s) / 2,
+        passed=_combine([ion_ok, class_ok]),
+        score=(ion_s + verdict.score) / 2,
         values=vals,
         note="; ".join(notes),
     )
 
 
 def criterion_formation_energy(c: RankingInput, th: RankingThresholds) -> CriterionResult:
-    """Formation energy: negative passes; more negative scores higher."""
-    ef = c.thermo.formation_energy_eV_atom
-    vals = {"formation_energy_eV_atom": ef, "scale_eV_atom": th.formation_energy_scale_eV_atom}
+    """Formation energy: E_f < 0 and M not dissolving into Li; lower E_f, higher E_sol score."""
+    ef, es = c.thermo.formation_energy_eV_atom, c.solution_energy_eV
+    vals = {
+        "formation_energy_eV_atom": ef,
+        "scale_eV_atom": th.formation_energy_scale_eV_atom,
+        "solution_energy_eV": es,
+        "min_solution_energy_eV": th.min_solution_energy_eV,
+    }
+    notes = []
     if ef is None:
-        return CriterionResult(
-            name="formation_energy", passed=None, score=0.0, values=vals, note="no E_f"
-        )
+        ef_ok, ef_s = None, 0.0
+        notes.append("no E_f")
+    else:
+        ef_ok, ef_s = ef < 0.0, _clip(-ef / th.formation_energy_scale_eV_atom)
+        if not ef_ok:
+            notes.append("not stable against the elements")
+    if es is None:
+        es_ok, es_s = None, 0.0
+        notes.append(f"no M-in-Li solution energy ({c.solution_energy_note or 'not computed'})")
+    else:
+        es_ok, es_s = es > th.min_solution_energy_eV, _clip(es / th.solution_energy_scale_eV)
+        if not es_ok:
+            notes.append("M dissolves into the Li metal")
     return CriterionResult(
         name="formation_energy",
-        passed=ef < 0.0,
-        score=_clip(-ef / th.formation_energy_scale_eV_atom),
+        passed=_combine([ef_ok, es_ok]),
+        score=(ef_s + es_s) / 2,
         values=vals,
-        note="" if ef < 0 else "not stable against the elements",
+        note="; ".join(notes),
     )
 
 

@@ -26,6 +26,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from screening.ab_initio import ValidationResult
+from screening.conduction import Conductivity, electronic_conductivity, ionic_record
+from screening.dissolution import SolutionEnergy
 from screening.electronic import ElectronicAssessment, ElectronicClass
 from screening.hashing import settings_hash
 from screening.ranking import CriterionResult, RankingInput, RankingThresholds, rank
@@ -174,6 +176,10 @@ class CandidateResult(BaseModel):
     arrhenius: ArrheniusSummary | None = None
     T_op_K: float | None = Field(None, description="operating T used by the ranking")
     electronic: ElectronicAssessment | None = None
+    sigma_ion: Conductivity | None = Field(None, description="σ_ion(T_op), set by the ranking")
+    sigma_e: Conductivity | None = Field(None, description="σ_e(T_op), set by the ranking")
+    dissolution: SolutionEnergy | None = Field(None, description="M-in-Li solution energy")
+    dissolution_note: str | None = Field(None, description="why there is no solution energy")
     criteria: list[CriterionResult] = Field(default_factory=list)
     score: float | None = None
     rank: int | None = None
@@ -229,10 +235,31 @@ class CandidateResult(BaseModel):
         flags = [t.converged for t in self.transport if t.converged is not None]
         return all(flags) if flags else None
 
+    def conductivities(self, thresholds: RankingThresholds) -> tuple[Conductivity, Conductivity]:
+        """(σ_ion, σ_e) at the operating temperature, with sources (screening.conduction)."""
+        op = self.operating_point()
+        T = op.temperature_K if op else self.T_op_K
+        if op is None:
+            why = next((f for f in self.flags if f.startswith("Arrhenius")), None)
+            why = f"no D(T_op): {why or 'no Arrhenius extrapolation to this temperature'}"
+            ion = ionic_record(None, None, T, why)
+        else:
+            why = "no Li density recorded with D(T_op) for Nernst–Einstein"
+            ion = ionic_record(op.sigma_S_cm, op.sigma_sigma_S_cm, T, why)
+        el = electronic_conductivity(
+            self.electronic,
+            formula=self.formula,
+            volume_per_atom_A3=self.thermo.volume_per_atom_A3,
+            temperature_K=T,
+            model=thresholds.sigma_e,
+        )
+        return ion, el
+
     def to_ranking_input(self) -> RankingInput:
-        """The plain numbers the ranking needs."""
+        """The plain numbers the ranking needs (σ_ion, σ_e as stored on the document)."""
         op = self.operating_point()
         el = self.electronic
+        sol = self.dissolution
         return RankingInput(
             candidate_id=self.candidate_id,
             system=self.system,
@@ -243,11 +270,14 @@ class CandidateResult(BaseModel):
             T_op_K=op.temperature_K if op else self.T_op_K,
             D_op_cm2_s=op.D_cm2_s if op else None,
             D_op_sigma_cm2_s=op.D_sigma_cm2_s if op else None,
-            sigma_op_S_cm=op.sigma_S_cm if op else None,
+            sigma_ion=self.sigma_ion,
+            sigma_e=self.sigma_e,
             transport_converged=self.transport_converged(),
             electronic_class=el.electronic_class if el else ElectronicClass.UNKNOWN,
             band_gap_eV=el.band_gap_eV if el else None,
             electronic_source=el.source if el else None,
+            solution_energy_eV=sol.solution_energy_eV if sol else None,
+            solution_energy_note=self.dissolution_note,
         )
 
 
@@ -282,11 +312,16 @@ def apply_ranking(
 
     ``T_op_K`` selects the Arrhenius operating point (must be one of ``arrhenius.operating``,
     else D(T_op) counts as missing); it is recorded per doc. Default: each doc's own ``T_op_K``, or
-    its first operating point.
+    its first operating point. σ_ion and σ_e at that temperature are (re)computed here.
     """
+    th = thresholds or RankingThresholds()
     docs = [d.model_copy(update={"T_op_K": T_op_K}) if T_op_K is not None else d for d in docs]
+    docs = [
+        d.model_copy(update=dict(zip(("sigma_ion", "sigma_e"), d.conductivities(th), strict=True)))
+        for d in docs
+    ]
     by_id = {d.candidate_id: d for d in docs}
-    ranked = rank([d.to_ranking_input() for d in docs], thresholds)
+    ranked = rank([d.to_ranking_input() for d in docs], th)
     out = []
     for r in ranked:
         d = by_id[r.candidate_id]

@@ -165,6 +165,7 @@ class ThermoSummary(BaseModel):
     volume_change_step: float | None = None
     volume_change_from_host: float | None = None
     x_li_per_m: float | None = None
+    volume_per_atom_A3: float | None = Field(None, description="relaxed (σ_e free-electron n)")
     corrections: str | None = None
 
     @classmethod

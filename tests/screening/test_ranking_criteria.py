@@ -1,4 +1,7 @@
-"""Ranking criteria, None handling, failed candidates, Pareto set, electronic classes."""
+"""Ranking criteria, None handling, failed candidates, Pareto set, electronic classes.
+
+Criterion 3 is the conduction class by σ_e/σ_ion (screening.conduction; bounds 1e-2..10 by
+default); criterion 4 combines E_f with the M-in-Li solution energy."""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import math
 
 import pytest
 
+from screening.conduction import Conductivity
 from screening.electronic import (
     ElectronicClass,
     assess_electronic,
@@ -16,17 +20,23 @@ from screening.ranking import RankingInput, RankingThresholds, pareto_front, ran
 from screening.thermo import ThermoSummary
 
 
+def sigma(value: float | None, note: str | None = None) -> Conductivity:
+    return Conductivity(S_cm=value, source="test" if value else "none", note=note)
+
+
 def good(cid="Li-Sb/Li3Sb/2x2x2/vac1/seed0", **kw) -> RankingInput:
-    """A candidate passing everything with default thresholds; ``kw`` overrides any number,
-    the thermo ones (``voltage_V``, ...) included."""
+    """A candidate passing everything with default thresholds (a mixed conductor, σ_e/σ_ion 0.1,
+    E_sol 0.6 eV); ``kw`` overrides any number, the thermo ones (``voltage_V``, ...) included."""
     thermo = dict(
         voltage_V=0.2, e_above_hull_eV_atom=0.0, neighbour_e_above_hull_eV_atom=0.0,
         volume_change_step=0.2, formation_energy_eV_atom=-0.6,
     )  # fmt: skip
     base = dict(
         candidate_id=cid, system="Li-Sb", phase="Li3Sb", T_op_K=298.15, D_op_cm2_s=1e-10,
-        D_op_sigma_cm2_s=2e-11, transport_converged=True, electronic_class=ElectronicClass.METAL,
-        electronic_source="computed (vasp)",
+        D_op_sigma_cm2_s=2e-11, transport_converged=True,
+        electronic_class=ElectronicClass.SMALL_GAP, band_gap_eV=0.7,
+        electronic_source="computed (vasp)", sigma_ion=sigma(1e-5),
+        sigma_e=sigma(1e-6), solution_energy_eV=0.6,
     )  # fmt: skip
     for key, value in kw.items():
         (thermo if key in ThermoSummary.model_fields else base)[key] = value
@@ -44,9 +54,9 @@ def test_all_pass_and_score_formula():
     s1 = 1 - 0.2 / 1.0
     d_score = (math.log10(1e-10) + 12) / 4  # between 1e-12 and 1e-8 decades
     s2 = (1.0 + (1 - 0.2) + d_score) / 3
-    s3 = (d_score + 1.0) / 2
-    s4 = 0.6 / th.formation_energy_scale_eV_atom
-    s4 = min(1.0, s4)
+    s3 = (d_score + 1.0) / 2  # class score 1: mixed conductor
+    s4 = (min(1.0, 0.6 / th.formation_energy_scale_eV_atom)
+          + min(1.0, 0.6 / th.solution_energy_scale_eV)) / 2  # fmt: skip
     assert [c.score for c in r.criteria] == pytest.approx([s1, s2, s3, s4])
     assert r.score == pytest.approx((s1 + s2 + s3 + s4) / 4)
 
@@ -61,9 +71,10 @@ def test_all_pass_and_score_formula():
         ({"volume_change_step": 1.5}, "reversibility"),
         ({"D_op_cm2_s": 1e-14}, "reversibility"),
         ({"D_op_cm2_s": 1e-14}, "mixed_conduction"),
-        ({"electronic_class": ElectronicClass.INSULATOR}, "mixed_conduction"),
-        ({"electronic_class": ElectronicClass.SMALL_GAP, "band_gap_eV": 0.9}, "mixed_conduction"),
+        ({"sigma_e": sigma(1e-8)}, "mixed_conduction"),  # ionic conductor
+        ({"sigma_e": sigma(1e5)}, "mixed_conduction"),  # electronic conductor (a metal)
         ({"formation_energy_eV_atom": 0.02}, "formation_energy"),
+        ({"solution_energy_eV": -0.1}, "formation_energy"),  # M dissolves into Li
     ],
 )
 def test_each_criterion_can_fail(change, criterion):
@@ -73,26 +84,41 @@ def test_each_criterion_can_fail(change, criterion):
     assert r.score < rank([good()])[0].score
 
 
-def test_small_gap_passes_and_scores_below_metal():
-    (r,) = rank([good(electronic_class=ElectronicClass.SMALL_GAP, band_gap_eV=0.3)])
-    c3 = crit(r, "mixed_conduction")
-    assert c3.passed is True
-    assert c3.score < crit(rank([good()])[0], "mixed_conduction").score
+def test_conduction_class_decides_criterion_3_and_score_prefers_mixed():
+    scores = {}
+    for label, s_e in (("ionic", 1e-8), ("mixed", 1e-6), ("electronic", 1e5)):
+        (r,) = rank([good(sigma_e=sigma(s_e))])
+        c3 = crit(r, "mixed_conduction")
+        assert c3.values["conduction_class"] == f"{label} conductor"
+        assert c3.values["sigma_e_S_cm"] == s_e and c3.values["sigma_ion_S_cm"] == 1e-5
+        assert c3.passed is (label == "mixed")
+        scores[label] = c3.score
+    assert scores["mixed"] > scores["ionic"] > scores["electronic"]  # 1 vs 9 decades outside
+    # the bounds are campaign settings
+    th = RankingThresholds(conduction_class_bounds=(1e-4, 1e-2))
+    (r,) = rank([good()], th)
+    assert crit(r, "mixed_conduction").values["conduction_class"] == "electronic conductor"
+    with pytest.raises(ValueError):
+        RankingThresholds(conduction_class_bounds=(10.0, 1.0))
 
 
 def test_missing_data_gives_none_does_not_pass_and_is_flagged():
-    (r,) = rank([good(electronic_class=ElectronicClass.UNKNOWN)])
+    (r,) = rank([good(sigma_e=sigma(None, "electronic class unknown"))])
     c3 = crit(r, "mixed_conduction")
     assert c3.passed is None and "unknown" in c3.note
+    assert c3.values["conduction_class"] == "?"
     assert not r.passing
     assert any("mixed_conduction" in f for f in r.flags)
+    (s,) = rank([good(solution_energy_eV=None, solution_energy_note="no bcc Li reference")])
+    c4 = crit(s, "formation_energy")
+    assert c4.passed is None and "no bcc Li reference" in c4.note
     # unconverged D: kinetics and ionic checks become None, not True
     (u,) = rank([good(transport_converged=False)])
     assert crit(u, "reversibility").passed is None
     assert crit(u, "mixed_conduction").passed is None
     assert "transport not converged" in u.flags
     # a failing check wins over a missing one
-    (f,) = rank([good(electronic_class=ElectronicClass.UNKNOWN, D_op_cm2_s=1e-15)])
+    (f,) = rank([good(sigma_e=sigma(None), D_op_cm2_s=1e-15)])
     assert crit(f, "mixed_conduction").passed is False
 
 

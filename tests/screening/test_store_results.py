@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from screening.dissolution import SolutionEnergy
 from screening.electronic import assess_electronic
 from screening.errors import InputError
 from screening.hashing import file_sha256, settings_hash
@@ -45,8 +46,14 @@ def make_doc(
                    for t, d in ((548, 1e-7), (900, 1e-6))],
         arrhenius=ArrheniusSummary(Ea_eV=0.3, Ea_sigma_eV=0.02, D0_cm2_s=1e-3,
                                    operating=[OperatingPoint(temperature_K=298.15, D_cm2_s=D_op,
-                                                             D_sigma_cm2_s=D_op / 3)]),
-        electronic=assess_electronic("LiC6"),
+                                                             D_sigma_cm2_s=D_op / 3,
+                                                             sigma_S_cm=D_op * 2.6e5)]),
+        # a 0.3 eV PBE gap → σ_e ≈ 1.4e-5 S/cm at 298 K, σ_e/σ_ion ≈ 0.5: a mixed conductor
+        electronic=assess_electronic("Li3Sb", band_gap_eV=0.3, engine="VASP, PBE"),
+        dissolution=SolutionEnergy(system="Li-Sb", solute="Sb", solution_energy_eV=0.8,
+                                   li_richest_phase="Li3Sb", x_li_per_m=3.0, n_li=53,
+                                   mu_li_eV=-1.9, mu_m_eV=-4.1, solute_cell_energy_eV=-104.0,
+                                   engine="mlip", source="computed (mlip mace:test)"),
         provenance=prov,
     )  # fmt: skip
 
