@@ -3,6 +3,12 @@
 Weighted least squares in ln space (σ_ln = σ(D)/D). Ea and ln(prefactor) come with their covariance,
 which is what makes the extrapolation to operating temperatures honest: var(ln D) = var(ln D0)
 + x²·var(Ea) − 2x·cov(ln D0, Ea) with x = 1/kBT. Unconverged points are excluded by default.
+
+σ(Ea) comes from the D uncertainties alone (not rescaled by the residuals: with three points one
+residual cannot measure the scatter, and rescaling hides a bad point instead of naming it). How
+well the line fits is a number beside it (χ²_red and its p-value), and with ≥ 3 points each point is
+tested against the line through the others: a point more than ``OUTLIER_SIGMA`` off (a phase change,
+melting, an unconverged D) is flagged by temperature.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+from scipy.stats import chi2 as chi2_dist
 
 from screening.errors import InputError
 from screening.units import KB_EV
@@ -21,6 +28,8 @@ log = logging.getLogger(__name__)
 
 #: default operating temperatures (room temperature and 75 °C)
 DEFAULT_OPERATING_K: tuple[float, ...] = (298.0, 348.0)
+#: a point this many σ off the line through the other points is flagged
+OUTLIER_SIGMA = 3.0
 
 Quantity = Literal["D", "sigmaT"]
 _UNITS = {"D": "cm^2/s", "sigmaT": "S K/cm"}
@@ -71,7 +80,11 @@ class ArrheniusResult(BaseModel):
     n_points: int
     dof: int
     chi2_reduced: float | None
-    covariance_scaled: bool = Field(description="covariance inflated by χ²_red > 1 (Birge ratio)")
+    p_value: float | None = Field(description="P(χ² ≥ observed) for dof degrees of freedom")
+    outliers_K: list[float] = Field(
+        default_factory=list,
+        description="temperatures > OUTLIER_SIGMA off the line through the other points",
+    )
     weighted: bool
     temperatures_used_K: list[float]
     points: list[ArrheniusPoint]
@@ -123,6 +136,21 @@ def _extrapolate(
     )
 
 
+def _outliers(design: np.ndarray, y: np.ndarray, w: np.ndarray, temps: np.ndarray) -> list[float]:
+    """Temperatures whose point lies > OUTLIER_SIGMA from the weighted line through the others."""
+    out = []
+    for i in range(len(y)):
+        keep = np.arange(len(y)) != i
+        a = design[keep]
+        cov = np.linalg.inv(a.T @ (w[keep, None] * a))
+        params = cov @ (a.T @ (w[keep] * y[keep]))
+        pred_var = float(design[i] @ cov @ design[i])
+        z = (y[i] - design[i] @ params) / np.sqrt(1.0 / w[i] + pred_var)
+        if abs(z) > OUTLIER_SIGMA:
+            out.append(float(temps[i]))
+    return out
+
+
 def fit_arrhenius(
     temperatures_K: Sequence[float],
     values: Sequence[float],
@@ -136,9 +164,9 @@ def fit_arrhenius(
     """Fit ln(value) = ln(prefactor) − Ea/(kB·T).
 
     ``values`` are D (cm²/s) for quantity "D" or σ·T (S·K/cm) for "sigmaT"; ``sigmas`` their 1σ.
-    With σ for every point the fit is weighted (w = (value/σ)²) and the covariance uses those σ,
-    inflated by χ²_red when it exceeds 1. Without σ: unweighted, covariance from the residuals
-    (needs ≥ 3 points). Two points give an exact line (0 dof) with σ propagated from the two σ.
+    With σ for every point the fit is weighted (w = (value/σ)²) and the covariance uses those σ
+    only (module doc). Without σ: unweighted, covariance from the residuals (needs ≥ 3 points).
+    Two points give an exact line (0 dof) with σ propagated from the two σ.
     Points flagged unconverged are excluded unless ``include_unconverged``.
     """
     temps = np.asarray(temperatures_K, dtype=np.float64)
@@ -204,17 +232,21 @@ def fit_arrhenius(
     resid = y - design @ params
     chi2 = float(np.sum(w * resid**2))
     chi2_red = chi2 / dof if dof > 0 else None
-    scaled = False
+    p_value = float(chi2_dist.sf(chi2, dof)) if weighted and dof > 0 else None
     if not weighted:
         cov = cov * chi2_red  # type: ignore[operator]
-        scaled = True
-    elif chi2_red is not None and chi2_red > 1.0:
-        # σ(D) from blocks are themselves estimates; inconsistency between points → inflate
-        cov = cov * chi2_red
-        scaled = True
+    outliers = _outliers(design, y, w, t_u) if weighted and m >= 3 else []
     ln_a, ea = float(params[0]), float(params[1])
     ln_a_sigma, ea_sigma = float(np.sqrt(cov[0, 0])), float(np.sqrt(cov[1, 1]))
     note = "exact line through 2 points: 0 degrees of freedom, σ propagated" if dof == 0 else ""
+    if outliers:
+        note = (
+            f"off the Arrhenius line (> {OUTLIER_SIGMA:g}σ from the fit through the other points): "
+            + ", ".join(f"{t:g} K" for t in outliers)
+            + " — a phase change, melting or an unconverged D?"
+        )
+    elif p_value is not None and p_value < 0.01:
+        note = f"poor fit: χ²_red = {chi2_red:.2f} (p = {p_value:.2g})"
     t_range = (float(t_u.min()), float(t_u.max()))
     extrap = [_extrapolate(quantity, ln_a, ea, cov, float(t), t_range) for t in operating_K]
     return ArrheniusResult(
@@ -230,7 +262,8 @@ def fit_arrhenius(
         n_points=m,
         dof=dof,
         chi2_reduced=chi2_red,
-        covariance_scaled=scaled,
+        p_value=p_value,
+        outliers_K=outliers,
         weighted=weighted,
         temperatures_used_K=[float(t) for t in t_u],
         points=points,

@@ -38,8 +38,8 @@ def test_pulls_over_many_data_sets_are_unit_width():
         vals, sig = _data(seed=seed)
         fit = fit_arrhenius(TEMPS, vals, sig)
         pulls.append((fit.Ea_eV - EA) / fit.Ea_sigma_eV)
-    # χ²-inflation only ever widens σ, so the spread is ≤ ~1
-    assert 0.7 < np.std(pulls) < 1.1
+    # σ(Ea) from the point σ alone: calibrated, spread ≈ 1
+    assert 0.85 < np.std(pulls) < 1.15
     assert abs(np.mean(pulls)) < 0.2
 
 
@@ -102,4 +102,28 @@ def test_from_diffusion_results_duck_typed():
     res = [R(t, D0 * np.exp(-EA / (KB_EV * t))) for t in (600.0, 800.0, 1000.0)]
     fit = arrhenius_from_results(res)
     assert fit.Ea_eV == pytest.approx(EA, rel=1e-8)
-    assert fit.chi2_reduced == pytest.approx(0.0, abs=1e-12) and not fit.covariance_scaled
+    assert fit.chi2_reduced == pytest.approx(0.0, abs=1e-12) and fit.p_value == pytest.approx(1.0)
+
+
+def test_sigma_from_point_uncertainties_not_residuals_and_goodness_of_fit():
+    """Same σ for every point → the same σ(Ea), however large the scatter; χ² and p say how good."""
+    exact = D0 * np.exp(-EA / (KB_EV * TEMPS))
+    sig = 0.1 * exact
+    tight = fit_arrhenius(TEMPS, exact, sig)
+    wobble = exact * np.exp(0.3 * np.array([1, -1, 1, -1, 1, -1]))
+    loose = fit_arrhenius(TEMPS, wobble, 0.1 * wobble)
+    assert loose.Ea_sigma_eV == pytest.approx(tight.Ea_sigma_eV, rel=1e-9)
+    assert tight.p_value == pytest.approx(1.0) and loose.p_value < 1e-3
+    assert loose.chi2_reduced > 5 and "poor fit" in loose.note
+
+
+def test_point_off_the_line_is_flagged_by_temperature():
+    """A 900 K point 3× too high (melting, a phase change) is named; the others are not."""
+    temps = np.array([300.0, 548.0, 700.0, 900.0])
+    vals = D0 * np.exp(-EA / (KB_EV * temps))
+    vals[3] *= 3.0
+    fit = fit_arrhenius(temps, vals, 0.1 * vals)
+    assert fit.outliers_K == [900.0]
+    assert "900 K" in fit.note
+    ok = fit_arrhenius(temps[:3], vals[:3], 0.1 * vals[:3])
+    assert ok.outliers_K == [] and ok.note == ""
