@@ -137,18 +137,29 @@ def _extrapolate(
 
 
 def _outliers(design: np.ndarray, y: np.ndarray, w: np.ndarray, temps: np.ndarray) -> list[float]:
-    """Temperatures whose point lies > OUTLIER_SIGMA from the weighted line through the others."""
-    out = []
-    for i in range(len(y)):
-        keep = np.arange(len(y)) != i
-        a = design[keep]
-        cov = np.linalg.inv(a.T @ (w[keep, None] * a))
-        params = cov @ (a.T @ (w[keep] * y[keep]))
-        pred_var = float(design[i] @ cov @ design[i])
-        z = (y[i] - design[i] @ params) / np.sqrt(1.0 / w[i] + pred_var)
-        if abs(z) > OUTLIER_SIGMA:
-            out.append(float(temps[i]))
-    return out
+    """Temperatures > OUTLIER_SIGMA from the weighted line through the other points.
+
+    The worst point is named first and left out before the next is tested (a single bad point
+    would otherwise drag the line and make every good point look off it); ≥ 3 points must remain.
+    """
+    keep = np.ones(len(y), dtype=bool)
+    out: list[float] = []
+    while keep.sum() >= 3:
+        z = np.zeros(len(y))
+        for i in np.flatnonzero(keep):
+            rest = keep.copy()
+            rest[i] = False
+            a = design[rest]
+            cov = np.linalg.inv(a.T @ (w[rest, None] * a))
+            params = cov @ (a.T @ (w[rest] * y[rest]))
+            pred_var = float(design[i] @ cov @ design[i])
+            z[i] = (y[i] - design[i] @ params) / np.sqrt(1.0 / w[i] + pred_var)
+        worst = int(np.argmax(np.abs(z)))
+        if abs(z[worst]) <= OUTLIER_SIGMA:
+            break
+        out.append(float(temps[worst]))
+        keep[worst] = False
+    return sorted(out)
 
 
 def fit_arrhenius(
