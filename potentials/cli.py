@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from screening.cli.app import app, console
+from screening.cli.app import TrustModelOpt, app, console
 from screening.errors import InputError
 
 if TYPE_CHECKING:
@@ -106,9 +106,11 @@ def list_potentials(
 
 def _campaign_requirements(path: Path) -> tuple[dict[str, list[str]], str | None]:
     """Elements needed per system/reference of a campaign file, and its configured potential."""
+    from potentials.registry import trust_campaign
     from screening.campaign import load_campaign
 
     campaign = load_campaign(path)
+    trust_campaign(campaign)
     needs = {f"{path}: system '{s.name}'": list(s.elements) for s in campaign.systems}
     for element in sorted({ref.element for ref in campaign.references}):
         needs[f"{path}: reference {element}"] = [element]
@@ -148,10 +150,18 @@ def check(
     fmt: Annotated[
         OutputFormat, typer.Option("--format", help="table or json")
     ] = OutputFormat.table,
+    trust_model: TrustModelOpt = False,
 ) -> None:
     """Check a potential: element coverage, finite energies/forces on small cells, MD speed."""
     from potentials.checks import check_cells, evaluate, li3sb_vacancy_supercell, md_speed
-    from potentials.registry import DEFAULT_SPEC, check_coverage, describe, load_calculator
+    from potentials.registry import (
+        DEFAULT_SPEC,
+        check_coverage,
+        check_device,
+        describe,
+        load_calculator,
+        trust_spec,
+    )
 
     needs: dict[str, list[str]] = {}
     campaign_spec = None
@@ -160,6 +170,9 @@ def check(
     if elements:
         needs["--elements"] = _parse_elements(elements)
     spec = spec or campaign_spec or DEFAULT_SPEC
+    check_device(device, field="--device")
+    if trust_model:
+        trust_spec(spec)
     if not needs:
         needs["default check"] = ["Li", "Sb"]
 

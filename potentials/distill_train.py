@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ase import Atoms
 
 from potentials import distill_data as dd
+from potentials.trust import trust_model
 
 if TYPE_CHECKING:
     from potentials.distill import DistillSettings
@@ -133,4 +134,5 @@ def train(
     if proc.returncode != 0 or not model.exists():
         tail = log_path.read_text().splitlines()[-20:]
         raise RuntimeError("mace training failed:\n" + "\n".join(tail))
+    trust_model(model)  # written by the training run this process started
     return model

@@ -11,8 +11,10 @@ Spec strings (``scheme:argument``):
 - ``sevennet:<name or path>``     SevenNet checkpoints; ``7net-0`` (SevenNet-0) ships with sevenn.
 - ``chgnet[:<version>]``          CHGNet; ``0.3.0`` (default) ships with chgnet.
 
-Security: MACE model files are pickled Python objects, i.e. code. They are loaded with
-``torch.load(weights_only=False)``; load only model files you trust (the shipped ones, your own).
+Security: MACE model files and SevenNet checkpoints are pickled Python objects, i.e. code. Before
+any is unpickled, :func:`potentials.trust.require_trusted` decides: shipped models are checked
+against the sha256 on their card, any other file needs ``--trust-model`` or the campaign's
+``engine.trusted_models`` (see :mod:`potentials.trust`).
 
 Loaded potentials are cached per ``(spec, device, dtype)`` in this process, so a campaign that asks
 for the same potential many times pays the load once.
@@ -33,11 +35,14 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field
 
 from potentials.cards import card_summary, load_card
+from potentials.trust import require_trusted, trust_model, trust_models
 from screening.errors import InputError
 from screening.hashing import file_sha256
 
 if TYPE_CHECKING:
     from ase.calculators.calculator import Calculator
+
+    from screening.campaign import Campaign
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +79,7 @@ SPEC_HELP = (
     "chgnet[:0.3.0]"
 )
 DTYPES = ("float32", "float64")
+DEVICES = ("cpu", "cuda")
 # SevenNet checkpoints shipped inside the sevenn wheel (names accepted by sevenn's own resolver).
 SEVENNET_SHIPPED = ("7net-0", "7net-0_22May2024", "7net-l3i5")
 CHGNET_VERSIONS = ("0.3.0", "0.2.0", "r2scan")
@@ -271,10 +277,18 @@ def _load_mace_module(path: Path, device: str) -> Any:
     return module
 
 
+def _require_trusted(ps: PotentialSpec, path: Path | None = None) -> None:
+    """The one gate before a model file of ``ps`` is unpickled (CHGNet loads weights only)."""
+    path = path or ps.path
+    if path is not None and ps.kind != "chgnet":
+        require_trusted(path, kind=ps.kind, models_dir=MODELS_DIR)
+
+
 def _model_facts(ps: PotentialSpec) -> tuple[list[str], str]:
     """Elements covered and native dtype, read from the model file itself (cached per version)."""
     if ps.path is None:
         return [], "float64" if ps.kind == "mace" else "float32"
+    _require_trusted(ps)
     stat = ps.path.stat()
     elements, dtype = _facts_cached(ps.kind, ps.path, stat.st_mtime_ns, stat.st_size)
     return list(elements), dtype
@@ -383,6 +397,34 @@ def _offline_hint() -> str:
 _CALCULATORS: dict[tuple[str, str, str, str], Any] = {}
 
 
+def check_device(device: str, *, field: str = "device") -> None:
+    """Refuse a device this machine cannot run, before a model file gets the blame."""
+    if device not in DEVICES:
+        raise InputError(f"unknown device {device!r}", field=field, allowed=DEVICES)
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise InputError(
+                f"device 'cuda' requested but torch {torch.__version__} sees no CUDA GPU on this "
+                "machine",
+                field=field,
+                allowed="cpu here; cuda on a machine where torch.cuda.is_available()",
+            )
+
+
+def trust_campaign(campaign: Campaign) -> None:
+    """Trust the model files a campaign lists in ``engine.trusted_models``."""
+    trust_models(campaign.trusted_model_files)
+
+
+def trust_spec(spec: str) -> None:
+    """``--trust-model``: the user trusts the model file that ``spec`` names."""
+    ps = parse_spec(spec)
+    if ps.path is not None:
+        trust_model(ps.path)
+
+
 def _check_dtype(dtype: str) -> None:
     if dtype not in DTYPES:
         raise InputError(f"unknown dtype '{dtype}'", field="dtype", allowed=DTYPES)
@@ -412,10 +454,12 @@ def load_calculator(
     """ASE calculator for ``spec`` on ``device``.
 
     ``dtype`` applies to MACE models (float64 recommended for relaxations). SevenNet and CHGNet run
-    in float32 only. MACE model files are code (pickles): load only trusted files. With ``cache``
+    in float32 only. Model files are code (pickles): untrusted ones are refused before loading
+    (:mod:`potentials.trust`); an unusable ``device`` is refused first. With ``cache``
     the same calculator object is returned for repeated calls with the same arguments.
     """
     _check_dtype(dtype)
+    check_device(device)
     ps = parse_spec(spec)
     key = ("ase", ps.spec, device, _effective_dtype(ps, dtype))
     if cache and key in _CALCULATORS:
@@ -434,9 +478,10 @@ def load_torchsim_model(
     """torch-sim model for batched MD: ``MaceModel`` for MACE specs, ``SevenNetModel`` for SevenNet.
 
     CHGNet has no torch-sim wrapper (torch-sim 0.3): use :func:`load_calculator` and ASE MD instead.
-    MACE model files are code (pickles): load only trusted files.
+    Model files are code (pickles): untrusted ones are refused before loading.
     """
     _check_dtype(dtype)
+    check_device(device)
     ps = parse_spec(spec)
     if ps.kind == "chgnet":
         raise InputError(
@@ -458,6 +503,7 @@ def load_torchsim_model(
 def _build_calculator(ps: PotentialSpec, device: str, dtype: str) -> Any:
     from potentials.torch_compat import allow_e3nn_constants
 
+    _require_trusted(ps)
     allow_e3nn_constants()
     calc: Any
     if ps.kind in ("mace", "mace-mp"):
@@ -466,6 +512,7 @@ def _build_calculator(ps: PotentialSpec, device: str, dtype: str) -> Any:
 
         path = ps.path if ps.kind == "mace" else _fetch_mace_mp(ps)
         assert path is not None
+        _require_trusted(ps, path)
         module = _load_mace_module(path, device)
         calc = MACECalculator(models=module, device=device, default_dtype=dtype)
     elif ps.kind == "sevennet":
@@ -486,6 +533,7 @@ def _build_calculator(ps: PotentialSpec, device: str, dtype: str) -> Any:
 def _build_torchsim(ps: PotentialSpec, device: str, dtype: str) -> Any:
     from potentials.torch_compat import allow_e3nn_constants
 
+    _require_trusted(ps)
     allow_e3nn_constants()
     import torch
 
@@ -497,6 +545,7 @@ def _build_torchsim(ps: PotentialSpec, device: str, dtype: str) -> Any:
 
         path = ps.path if ps.kind == "mace" else _fetch_mace_mp(ps)
         assert path is not None
+        _require_trusted(ps, path)
         module = _load_mace_module(path, device)
         model = MaceModel(module, device=torch_device, dtype=getattr(torch, dtype))
     else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from potentials.trust import trust_model
 from screening.atomic import atomic_path
 
 
@@ -62,4 +63,5 @@ def write_tiny_mace(
     path = Path(path)
     with atomic_path(path) as tmp:  # never leave a half-written model file
         torch.save(model, tmp)
+    trust_model(path)  # this process wrote it
     return path

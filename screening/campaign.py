@@ -164,6 +164,11 @@ class EngineSettings(_Strict):
     potential: str = "mace:ilscreen-li-alloys"
     device: Literal["cpu", "cuda"] = "cpu"
     dtype: Literal["float32", "float64"] = "float64"
+    trusted_models: list[str] = Field(
+        default_factory=list,
+        description="model files (relative to this campaign file) that may be loaded although "
+        "they are not shipped: model files are pickles, i.e. code; list only files you trust",
+    )
 
 
 class ElectronicSettings(_Strict):
@@ -352,9 +357,19 @@ class Campaign(_Strict):
         p = self.preset(preset)
         return list(p.temperatures if p.temperatures is not None else self.temperatures)
 
+    @property
+    def trusted_model_files(self) -> list[Path]:
+        """``engine.trusted_models`` resolved against the campaign's folder."""
+        paths = [Path(p).expanduser() for p in self.engine.trusted_models]
+        return [p if p.is_absolute() else self.base_dir / p for p in paths]
+
     def settings_hash(self, preset: str | None = None) -> str:
-        """sha256 of the canonical JSON of the campaign (and the chosen preset name)."""
-        payload = {"campaign": self.model_dump(mode="json"), "preset": preset}
+        """sha256 of the canonical JSON of the campaign (and the chosen preset name).
+
+        Which files are trusted is a permission, not a setting: it does not enter the hash.
+        """
+        science = self.model_dump(mode="json", exclude={"engine": {"trusted_models"}})
+        payload = {"campaign": science, "preset": preset}
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 

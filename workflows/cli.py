@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from screening.cli.app import app, console
+from screening.cli.app import TrustModelOpt, app, console
 from screening.errors import InputError
 
 
@@ -62,6 +62,7 @@ def md_command(
         bool, typer.Option("--overwrite", help="discard existing trajectories and checkpoints")
     ] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+    trust_model: TrustModelOpt = False,
 ) -> None:
     """Run (or resume) NVT MD of each CANDIDATE_ID at each temperature; one HDF5 file per run.
 
@@ -107,10 +108,14 @@ def md_command(
                 field="CANDIDATE_ID",
                 allowed=md_ids or sorted(found),
             )
+    from potentials.registry import check_device, trust_campaign, trust_spec
+
+    trust_campaign(campaign)
     spec = potential or campaign.engine.potential
+    if trust_model:
+        trust_spec(spec)
     dev = device or campaign.engine.device
-    if dev not in ("cpu", "cuda"):
-        raise InputError(f"unknown device {dev!r}", field="--device", allowed=["cpu", "cuda"])
+    check_device(dev, field="--device" if device else "engine.device")
     dtype = campaign.engine.dtype
     runs = [(cid, t) for cid in ids for t in temps]
     atoms = {cid: AseAtomsAdaptor.get_atoms(found[cid].structure) for cid in ids}

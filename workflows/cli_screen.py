@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from screening.cli.app import app, console
+from screening.cli.app import TrustModelOpt, app, console
 from screening.paths import DEFAULT_WORKDIR
 
 
@@ -37,6 +37,7 @@ def screen(
     ] = True,
     force: Annotated[bool, typer.Option(help="recompute even if results are stored")] = False,
     quiet: Annotated[bool, typer.Option(help="no per-job log lines")] = False,
+    trust_model: TrustModelOpt = False,
 ) -> None:
     """Relax every phase, run NVT MD at each temperature, rank by the three IL criteria."""
     import warnings
@@ -60,6 +61,7 @@ def screen(
         device=device.value if device else None,
         workdir=workdir,
         store=store,
+        trust_model=trust_model,
     )
     console.print(
         f"[bold]ilscreen screen[/] {plan.campaign.name}: preset {plan.preset}, "

@@ -81,22 +81,28 @@ def plan_screen(
     workdir: str | Path = DEFAULT_WORKDIR,
     store: str | None = None,
     electronic_engine: str | None = None,
+    trust_model: bool = False,
 ) -> ScreenPlan:
     """Validate everything a screen needs (campaign, potential coverage) before any work starts.
 
     ``electronic_engine`` overrides ``electronic.engine`` with an already resolved value (HPC jobs).
+    ``trust_model`` (``--trust-model``): load the potential's model file though it is not shipped.
     """
-    from potentials.registry import check_coverage
+    from potentials.registry import check_coverage, check_device, trust_campaign, trust_spec
     from workflows.flows import md_targets
 
     campaign = load_campaign(campaign_file)
+    trust_campaign(campaign)
     preset_name = preset or campaign.default_preset
     md = campaign.preset(preset_name).md
     candidates = generate_candidates(campaign, preset_name)
     spec = potential or campaign.engine.potential
+    if trust_model:
+        trust_spec(spec)
     elements = sorted({e.symbol for c in candidates for e in c.structure.composition.elements})
     info = check_coverage(spec, elements, source=str(campaign_file))
     dev = device or campaign.engine.device
+    check_device(dev, field="device" if device else "engine.device")
     dtype = campaign.engine.dtype
     seeds = sorted({c.seed for c in candidates if c.seed is not None}) or [0]
     electronic = resolve_electronic_engine(campaign, campaign_file, electronic_engine)

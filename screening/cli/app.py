@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -17,6 +18,17 @@ app = typer.Typer(
 # Tables are wide (ids, criteria, provenance): when piped or captured, do not wrap them at 80.
 console = Console(width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True)
+
+#: ``--trust-model``: the one way to say on the command line that a non-shipped model file (a
+#: pickle, i.e. code) may be loaded
+TrustModelOpt = Annotated[
+    bool,
+    typer.Option(
+        "--trust-model",
+        help="load the potential's model file although it is not shipped (model files are "
+        "pickles: they run code when loaded)",
+    ),
+]
 
 
 class _State:

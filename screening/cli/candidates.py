@@ -61,12 +61,19 @@ def candidates_cmd(
 
 @app.command("validate")
 def validate_cmd(file: Annotated[Path, typer.Argument(help="campaign yaml")]) -> None:
-    """Check a campaign file (schema, phases, supercells, vacancies); one line OK or the error."""
+    """Check a campaign file (schema, phases, supercells, vacancies, potential, device): one line
+    OK or the error, so nothing the file asks for is refused only later inside a screen."""
+    from potentials.registry import check_coverage, check_device, trust_campaign
     from screening.campaign import load_campaign
     from screening.candidates import generate_candidates
 
     campaign = load_campaign(file)
     n = {name: len(generate_candidates(campaign, name)) for name in campaign.presets}
+    check_device(campaign.engine.device, field="engine.device")
+    trust_campaign(campaign)
+    elements = {e for s in campaign.systems for e in s.elements}
+    elements |= {r.element for r in campaign.references}
+    check_coverage(campaign.engine.potential, elements, source=f"{file}: engine.potential")
     counts = ", ".join(f"{k}: {v}" for k, v in n.items())
     console.print(
         f"OK {file}: {len(campaign.systems)} systems, {len(campaign.references)} references, "

@@ -33,7 +33,7 @@ def test_record_md_summarises_the_trajectories_into_the_card(tmp_path, carded_mo
     md = CliRunner().invoke(
         app,
         ["md", CANDIDATE, "--candidates", str(CAMPAIGN), "--temperatures", "300",
-         "--potential", spec, "--out", str(tmp_path), "--no-progress"],
+         "--potential", spec, "--trust-model", "--out", str(tmp_path), "--no-progress"],
     )  # fmt: skip
     assert md.exit_code in (0, 3), md.output  # a random tiny model may be flagged unstable
     res = CliRunner().invoke(
