@@ -54,6 +54,8 @@ def flat_row(doc: CandidateResult) -> dict[str, Any]:
     arr = doc.arrhenius
     el = doc.electronic
     val = doc.validation
+    si, se, sol = doc.sigma_ion, doc.sigma_e, doc.dissolution
+    c3 = doc.criterion("mixed_conduction")
     row: dict[str, Any] = {
         "rank": doc.rank,
         "candidate_id": doc.candidate_id,
@@ -76,6 +78,17 @@ def flat_row(doc: CandidateResult) -> dict[str, Any]:
             "Ea_sigma_eV": arr.Ea_sigma_eV if arr else None,
             "electronic_class": el.electronic_class.value if el else "unknown",
             "electronic_source": el.source if el else "none",
+            "sigma_ion_S_cm": si.S_cm if si else None,
+            "sigma_ion_sigma_S_cm": si.sigma_S_cm if si else None,
+            "sigma_ion_source": si.source if si else "none",
+            "sigma_e_S_cm": se.S_cm if se else None,
+            "sigma_e_range_S_cm": list(se.range_S_cm) if se and se.range_S_cm else None,
+            "sigma_e_source": se.source if se else "none",
+            "conduction_class": c3.values.get("conduction_class", "?") if c3 else "?",
+            "sigma_e_over_sigma_ion": c3.values.get("sigma_e_ratio") if c3 else None,
+            "solution_energy_eV": sol.solution_energy_eV if sol else None,
+            "solution_energy_source": sol.source if sol else "none",
+            "solution_energy_note": doc.dissolution_note,
             "mlip_dft_force_mae_eV_A": val.force_mae_eV_A if val else None,
             "mlip_dft_engine": val.dft_engine if val else None,
             "mlip_dft_flagged": val.flagged if val else None,
@@ -119,6 +132,63 @@ def _pm(v: float | None, s: float | None, fmt: str) -> str:
     return f"{v:{fmt}} ± {s:{fmt}}" if s is not None else f"{v:{fmt}}"
 
 
+def _g(v: Any, fmt: str) -> str:
+    return "?" if v is None else format(v, fmt)
+
+
+def explain(doc: CandidateResult) -> list[str]:
+    """One line per criterion: verdict, the numbers, and the rule that decided it."""
+    if doc.status == "failed":
+        return [f"{doc.candidate_id}: failed, not ranked: {doc.reason}"]
+    lines = [f"{doc.candidate_id}: rank {doc.rank}, score {_g(doc.score, '.2f')}, "
+             f"{'passing' if doc.passing else 'not passing'}"]  # fmt: skip
+    for c in doc.criteria:
+        v = c.values
+        if c.name == "potential":
+            text = (f"V = {_g(v['voltage_V'], '.3f')} V; rule 0 < V and "
+                    f"{v['window_min_V']:g} ≤ V ≤ {v['window_max_V']:g} V")  # fmt: skip
+        elif c.name == "reversibility":
+            dv = v["volume_change_step"]
+            text = (
+                f"E_hull {_g(v['e_above_hull_eV_atom'], '.3f')} / neighbour "
+                f"{_g(v['neighbour_e_above_hull_eV_atom'], '.3f')} eV/atom "
+                f"(≤ {v['max_e_above_hull_eV_atom']:g}); |ΔV| {_g(dv and abs(dv), '.0%')} "
+                f"(≤ {v['max_volume_change_per_step']:.0%}); D(T_op) "
+                f"{_g(v['D_op_cm2_s'], '.1e')} cm²/s (≥ {v['min_D_op_cm2_s']:g})"
+            )
+        elif c.name == "mixed_conduction":
+            lo, hi = v["sigma_e_low_S_cm"], v["sigma_e_high_S_cm"]
+            band = f" [{lo:.0e}–{hi:.0e}]" if lo is not None and hi is not None else ""
+            pm = v["sigma_ion_sigma_S_cm"]
+            text = (
+                f"σ_ion {_g(v['sigma_ion_S_cm'], '.1e')}"
+                f"{f' ± {pm:.1e}' if pm is not None else ''} S/cm ({v['sigma_ion_source']}); "
+                f"σ_e {_g(v['sigma_e_S_cm'], '.1e')}{band} S/cm ({v['sigma_e_source']}) at "
+                f"{_g(v['T_op_K'], 'g')} K; {v['conduction_class']}: {v['class_rule']}; "
+                f"D(T_op) ≥ {v['min_D_op_cm2_s']:g} cm²/s"
+            )
+        else:
+            sol = doc.dissolution
+            origin = f" ({sol.source}, vs Li + {sol.li_richest_phase})" if sol else ""
+            text = (
+                f"E_f {_g(v['formation_energy_eV_atom'], '.3f')} eV/atom (< 0); E_sol(M in Li) "
+                f"{_g(v['solution_energy_eV'], '.2f')} eV{origin} → M solubility in Li "
+                f"exp(−E_sol/k_BT) = {_g(v['m_solubility_in_li'], '.0e')} at "
+                f"{_g(v['T_op_K'], 'g')} K (≤ {v['max_m_solubility_in_li']:g})"
+            )
+        note = f" — {c.note}" if c.note else ""
+        lines.append(f"{CRITERION_COLUMNS[c.name]} {c.name}: {_mark(c.passed)}: {text}{note}")
+    return lines
+
+
+def _conduction_cell(r: dict[str, Any]) -> str:
+    """'mixed 9.7e-02', or '?' when the class is unknown."""
+    cls, ratio = r["conduction_class"], r["sigma_e_over_sigma_ion"]
+    if cls == "?":
+        return "[yellow]?[/]"
+    return f"{cls.split()[0]} {'≥ ' if r['sigma_ion_S_cm'] is None else ''}{_num(ratio, '.0e')}"
+
+
 def _validation_cell(r: dict[str, Any]) -> str:
     """'0.043 GPAW', red with ⚠ when above the stored threshold, '–' when not validated."""
     mae = r["mlip_dft_force_mae_eV_A"]
@@ -147,14 +217,15 @@ def rich_table(docs: Sequence[CandidateResult], title: str = "ilscreen ranking")
 
     t = Table(title=title, show_lines=False)
     for col in ("#", "candidate", "C1 C2 C3", "Ef eV/at", "V", "D(T_op) cm²/s", "Ea eV",
-                "electronic", "ΔF DFT eV/Å", "score", "P", "provenance"):  # fmt: skip
+                "electronic", "σ_e/σ_ion", "E_sol eV", "ΔF DFT eV/Å", "score", "P",
+                "provenance"):  # fmt: skip
         t.add_column(col, overflow="fold")
     style = {"pass": "[green]✓[/]", "fail": "[red]✗[/]", "n/a": "[yellow]?[/]"}
     for d in docs:
         r = flat_row(d)
         if d.status == "failed":
-            t.add_row("–", d.candidate_id, "", "", "", "", "", "", "", "[red]failed[/]", "",
-                      f"[red]{d.reason or ''}[/]")  # fmt: skip
+            t.add_row("–", d.candidate_id, "", "", "", "", "", "", "", "", "", "[red]failed[/]",
+                      "", f"[red]{d.reason or ''}[/]")  # fmt: skip
             continue
         src = r["electronic_source"]
         src_short = "computed" if src.startswith("computed") else src.split(":")[0]
@@ -167,6 +238,8 @@ def rich_table(docs: Sequence[CandidateResult], title: str = "ilscreen ranking")
             _pm(r["D_op_cm2_s"], r["D_op_sigma_cm2_s"], ".1e"),
             _pm(r["Ea_eV"], r["Ea_sigma_eV"], ".2f"),
             f"{r['electronic_class']} ({src_short})",
+            _conduction_cell(r),
+            _num(r["solution_energy_eV"], ".2f"),
             _validation_cell(r),
             _num(r["score"], ".2f"),
             "★" if d.pareto else "",

@@ -19,9 +19,10 @@ Criteria (thresholds in :class:`RankingThresholds`):
    class is mixed and the ionic check holds (D(T_op) ≥ ``min_D_op_cm2_s``, and σ_ion(T_op) ≥
    ``min_sigma_op_S_cm`` when set). score = mean(D score, class score); class score 1 inside the
    mixed band, falling linearly to 0 three decades outside it, 0 when the class is unknown.
-4. ``formation_energy`` — (a) E_f < 0 (stable against the elements) and (b) the M-in-Li
-   solution energy E_sol > ``min_solution_energy_eV`` (M stays in the interlayer instead of
-   dissolving into the Li metal, :mod:`screening.dissolution`). score = mean of
+4. ``formation_energy`` — (a) E_f < 0 (stable against the elements) and (b) M stays in the
+   interlayer instead of dissolving into the Li metal: its dilute equilibrium solubility in Li at
+   T_op, exp(−E_sol/k_B T_op) from the M-in-Li solution energy (:mod:`screening.dissolution`), is
+   ≤ ``max_m_solubility_in_li`` (E_sol < 0 always fails). score = mean of
    clip(−E_f / ``formation_energy_scale_eV_atom``, 0, 1) and
    clip(E_sol / ``solution_energy_scale_eV``, 0, 1). The study the project follows explains
    Li3Sb's stability by its low E_f *keeping Sb out of the Li metal*; E_sol measures that second
@@ -58,6 +59,7 @@ from screening.conduction import (
 )
 from screening.electronic import ElectronicClass
 from screening.thermo import ThermoSummary
+from screening.units import KB_EV
 
 CRITERIA = ("potential", "reversibility", "mixed_conduction", "formation_energy")
 
@@ -114,10 +116,12 @@ class RankingThresholds(BaseModel):
         default=0.5,
         description="E_f giving formation score 1 (Li3Sb ≈ −0.7 eV/atom exp.; Li–Mg near 0)",
     )
-    min_solution_energy_eV: float = Field(
-        default=0.0,
-        description="M-in-Li solution energy above which M stays in the interlayer (negative: M "
-        "dissolves into the Li metal)",
+    max_m_solubility_in_li: float = Field(
+        default=1e-2,
+        gt=0,
+        lt=1,
+        description="largest dilute M site fraction in Li at T_op, exp(−E_sol/k_B T_op), for M "
+        "to count as staying in the interlayer: 1 at.% (E_sol ≥ 0.12 eV at 298 K)",
     )
     solution_energy_scale_eV: float = Field(
         default=0.5,
@@ -292,6 +296,9 @@ def criterion_reversibility(c: RankingInput, th: RankingThresholds) -> Criterion
         "neighbour_e_above_hull_eV_atom": t.neighbour_e_above_hull_eV_atom,
         "volume_change_step": t.volume_change_step,
         "D_op_cm2_s": c.D_op_cm2_s,
+        "max_e_above_hull_eV_atom": th.max_e_above_hull_eV_atom,
+        "max_volume_change_per_step": th.max_volume_change_per_step,
+        "min_D_op_cm2_s": th.min_D_op_cm2_s,
         "hull_ok": hull_ok,
         "volume_ok": vol_ok,
         "kinetics_ok": kin_ok,
@@ -316,13 +323,17 @@ def criterion_mixed_conduction(c: RankingInput, th: RankingThresholds) -> Criter
     verdict = conduction_class(c.sigma_e, c.sigma_ion, th.conduction_class_bounds)
     cls = verdict.conduction_class
     class_ok = None if cls is ConductionClass.UNKNOWN else cls is ConductionClass.MIXED
-    notes.append(f"{cls.value}: {verdict.rule}" if class_ok is not None else verdict.rule)
+    if class_ok is None:
+        notes.append(verdict.rule)
+    elif not class_ok:
+        notes.append(f"{cls.value}, not mixed")
     ion_s = _d_score(c.D_op_cm2_s, th) if ion_ok is not None else 0.0
     se, si = c.sigma_e, c.sigma_ion
     vals = {
         "D_op_cm2_s": c.D_op_cm2_s,
         "D_op_sigma_cm2_s": c.D_op_sigma_cm2_s,
         "T_op_K": c.T_op_K,
+        "min_D_op_cm2_s": th.min_D_op_cm2_s,
         "transport_converged": c.transport_converged,
         "sigma_ion_S_cm": si.S_cm if si else None,
         "sigma_ion_sigma_S_cm": si.sigma_S_cm if si else None,
@@ -331,8 +342,10 @@ def criterion_mixed_conduction(c: RankingInput, th: RankingThresholds) -> Criter
         "sigma_e_low_S_cm": se.range_S_cm[0] if se and se.range_S_cm else None,
         "sigma_e_high_S_cm": se.range_S_cm[1] if se and se.range_S_cm else None,
         "sigma_e_source": se.source if se else "none",
+        "sigma_e_method": se.method if se else None,
         "sigma_e_ratio": verdict.ratio,
         "conduction_class": cls.value,
+        "class_rule": verdict.rule,
         "class_robust": verdict.robust,
         "class_bounds": f"{th.conduction_class_bounds[0]:g}–{th.conduction_class_bounds[1]:g}",
         "electronic_class": c.electronic_class.value,
@@ -352,12 +365,15 @@ def criterion_mixed_conduction(c: RankingInput, th: RankingThresholds) -> Criter
 
 def criterion_formation_energy(c: RankingInput, th: RankingThresholds) -> CriterionResult:
     """Formation energy: E_f < 0 and M not dissolving into Li; lower E_f, higher E_sol score."""
-    ef, es = c.thermo.formation_energy_eV_atom, c.solution_energy_eV
+    ef, es, T = c.thermo.formation_energy_eV_atom, c.solution_energy_eV, c.T_op_K
+    x_m = None if es is None or T is None else min(1.0, math.exp(-es / (KB_EV * T)))
     vals = {
         "formation_energy_eV_atom": ef,
         "scale_eV_atom": th.formation_energy_scale_eV_atom,
         "solution_energy_eV": es,
-        "min_solution_energy_eV": th.min_solution_energy_eV,
+        "m_solubility_in_li": x_m,
+        "max_m_solubility_in_li": th.max_m_solubility_in_li,
+        "T_op_K": T,
     }
     notes = []
     if ef is None:
@@ -367,11 +383,12 @@ def criterion_formation_energy(c: RankingInput, th: RankingThresholds) -> Criter
         ef_ok, ef_s = ef < 0.0, _clip(-ef / th.formation_energy_scale_eV_atom)
         if not ef_ok:
             notes.append("not stable against the elements")
-    if es is None:
+    if es is None or x_m is None:
         es_ok, es_s = None, 0.0
-        notes.append(f"no M-in-Li solution energy ({c.solution_energy_note or 'not computed'})")
+        why = c.solution_energy_note or "not computed"
+        notes.append(f"no M-in-Li solution energy ({why})" if es is None else "no T_op")
     else:
-        es_ok, es_s = es > th.min_solution_energy_eV, _clip(es / th.solution_energy_scale_eV)
+        es_ok, es_s = x_m <= th.max_m_solubility_in_li, _clip(es / th.solution_energy_scale_eV)
         if not es_ok:
             notes.append("M dissolves into the Li metal")
     return CriterionResult(

@@ -48,11 +48,24 @@ def query_cmd(
     sort: Annotated[SortKey, typer.Option(help="sort key")] = SortKey.score,
     fmt: Annotated[Format, typer.Option("--format", help="output format")] = Format.table,
     full: Annotated[bool, typer.Option(help="json: whole documents instead of rows")] = False,
+    explain_id: Annotated[
+        str | None,
+        typer.Option("--explain", help="one line per criterion: numbers and the deciding rule"),
+    ] = None,
 ) -> None:
-    """Ranked candidates: criteria, D(T_op), Ea, V, electronic class, MLIP-vs-DFT, provenance."""
-    from screening.query import query, rich_table, to_csv, to_json
+    """Ranked candidates: criteria, D(T_op), Ea, V, σ_ion, σ_e, conduction class, E_sol."""
+    from screening.query import explain, query, rich_table, to_csv, to_json
 
     docs = query(store, system=system, passing=passing, sort=sort.value)
+    if explain_id is not None:
+        match = [d for d in docs if d.candidate_id == explain_id]
+        if not match:
+            known = ", ".join(d.candidate_id for d in docs) or "none"
+            raise typer.BadParameter(f"no candidate {explain_id!r}; stored: {known}",
+                                     param_hint="--explain")  # fmt: skip
+        for line in explain(match[0]):
+            typer.echo(line)
+        return
     if fmt is Format.json:
         typer.echo(to_json(docs, full=full))
     elif fmt is Format.csv:
@@ -60,7 +73,8 @@ def query_cmd(
     else:
         table = rich_table(docs)
         table.caption = (
-            f"store: {store}; C1 potential, C2 reversible, C3 MIEC; ? = missing data; "
+            f"store: {store}; C1 potential, C2 reversible, C3 mixed conductor (σ_e/σ_ion), "
+            "Ef_ok E_f and M-in-Li solution energy; ? = missing data; "
             "ΔF DFT: MLIP-vs-DFT force MAE (ilscreen dft validate), ⚠ = above its threshold"
         )
         console.print(table)

@@ -114,3 +114,64 @@ def test_transport_notes_say_why_a_temperature_was_left_out():
     assert transport_notes([doc]) == [
         "Li-Sb/Li3Sb/2x2x2/vac1/seed0 at 548 K, 8 ps: only 0 Li atoms moved > 2.0 Å (need ≥ 5)"
     ]
+
+
+def _full_doc():
+    """Li3Sb with a PBE gap, σ_ion from D(T_op) and an M-in-Li solution energy."""
+    from screening.dissolution import SolutionEnergy
+    from screening.electronic import assess_electronic
+
+    doc = _doc("Li-Sb/Li3Sb/2x2x2/vac1/seed0", 0.85, 1e-10, 0.30, -0.66)
+    op = doc.arrhenius.operating[0].model_copy(update={"sigma_S_cm": 2.6e-5,
+                                                       "sigma_sigma_S_cm": 6.5e-6})  # fmt: skip
+    return doc.model_copy(update={
+        "arrhenius": doc.arrhenius.model_copy(update={"operating": [op]}),
+        "electronic": assess_electronic("Li3Sb", band_gap_eV=0.3, engine="GPAW, PBE"),
+        "dissolution": SolutionEnergy(
+            system="Li-Sb", solute="Sb", solution_energy_eV=0.9, li_richest_phase="Li3Sb",
+            x_li_per_m=3.0, n_li=53, mu_li_eV=-1.9, mu_m_eV=-4.1, solute_cell_energy_eV=-104.0,
+            engine="mlip", potential="mace:test", source="computed (mlip mace:test)"),
+    })  # fmt: skip
+
+
+def test_json_carries_both_conductivities_class_and_solution_energy(tmp_path):
+    loc = tmp_path / "store"
+    with ResultsStore.open(loc) as s:
+        s.put_many(apply_ranking([_full_doc()]))
+    res = runner.invoke(app, ["query", "--store", str(loc), "--format", "json"])
+    assert res.exit_code == 0, res.output
+    (row,) = json.loads(res.output)
+    assert row["sigma_ion_S_cm"] == 2.6e-5 and row["sigma_ion_source"] == "computed (MD)"
+    assert 1e-6 < row["sigma_e_S_cm"] < 1e-4  # intrinsic, 0.3 + 0.5 eV at 298 K: 1.4e-5
+    assert row["sigma_e_source"] == "estimate (intrinsic; gap from computed (GPAW, PBE))"
+    assert row["conduction_class"] == "mixed conductor" and row["C3"] == "pass"
+    assert row["solution_energy_eV"] == 0.9
+    assert row["solution_energy_source"] == "computed (mlip mace:test)"
+    assert row["passing"] is True
+
+
+def test_explain_gives_one_line_per_criterion_with_its_rule(tmp_path):
+    loc = tmp_path / "store"
+    with ResultsStore.open(loc) as s:
+        s.put_many(apply_ranking([_full_doc(), _doc("Li-C/LiC6/1x1x1/vac1/seed0", 0.10, 1e-8,
+                                                    0.20, -0.05)]))  # fmt: skip
+    res = runner.invoke(app, ["query", "--store", str(loc), "--explain",
+                              "Li-Sb/Li3Sb/2x2x2/vac1/seed0"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    head, c1, c2, c3, c4 = res.output.strip().splitlines()
+    assert "rank 1" in head and "passing" in head
+    assert c1.startswith("C1 potential: pass: V = 0.850 V; rule 0 < V")
+    assert "D(T_op) 1.0e-10 cm²/s (≥ 1e-12)" in c2
+    assert "σ_ion 2.6e-05 ± 6.5e-06 S/cm (computed (MD))" in c3
+    assert "mixed conductor: σ_e/σ_ion = " in c3 and "mixed if 0.01 ≤ σ_e/σ_ion ≤ 10" in c3
+    assert c4.startswith("Ef_ok formation_energy: pass: E_f -0.660 eV/atom")
+    assert "E_sol(M in Li) 0.90 eV (computed (mlip mace:test), vs Li + Li3Sb)" in c4
+    assert "M solubility in Li exp(−E_sol/k_BT) = 6e-16 at 298.15 K (≤ 0.01)" in c4
+    # no electronic class, no solution energy: '?' with the reason
+    other = runner.invoke(app, ["query", "--store", str(loc), "--explain",
+                                "Li-C/LiC6/1x1x1/vac1/seed0"])  # fmt: skip
+    lines = other.output.strip().splitlines()
+    assert "C3 mixed_conduction: n/a" in lines[3] and "σ_e unknown: no electronic" in lines[3]
+    assert "no M-in-Li solution energy" in lines[4]
+    bad = runner.invoke(app, ["query", "--store", str(loc), "--explain", "nope"])
+    assert bad.exit_code == 2 and "Li-C/LiC6/1x1x1/vac1/seed0" in bad.output

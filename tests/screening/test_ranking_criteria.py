@@ -75,6 +75,7 @@ def test_all_pass_and_score_formula():
         ({"sigma_e": sigma(1e5)}, "mixed_conduction"),  # electronic conductor (a metal)
         ({"formation_energy_eV_atom": 0.02}, "formation_energy"),
         ({"solution_energy_eV": -0.1}, "formation_energy"),  # M dissolves into Li
+        ({"solution_energy_eV": 0.1}, "formation_energy"),  # 2 % Mg-like solubility > 1 %
     ],
 )
 def test_each_criterion_can_fail(change, criterion):
@@ -112,6 +113,16 @@ def test_missing_data_gives_none_does_not_pass_and_is_flagged():
     (s,) = rank([good(solution_energy_eV=None, solution_energy_note="no bcc Li reference")])
     c4 = crit(s, "formation_energy")
     assert c4.passed is None and "no bcc Li reference" in c4.note
+
+
+def test_m_solubility_boundary():
+    """M stays when exp(−E_sol/k_B T_op) ≤ 1 %: E_sol = k_B T ln 100 = 0.1183 eV at 298.15 K."""
+    from screening.units import KB_EV
+
+    edge = KB_EV * 298.15 * math.log(100)
+    for e_sol, ok in ((edge * 1.001, True), (edge * 0.999, False)):
+        c4 = crit(rank([good(solution_energy_eV=e_sol)])[0], "formation_energy")
+        assert c4.passed is ok and c4.values["m_solubility_in_li"] == pytest.approx(0.01, rel=0.01)
     # unconverged D: kinetics and ionic checks become None, not True
     (u,) = rank([good(transport_converged=False)])
     assert crit(u, "reversibility").passed is None
