@@ -239,6 +239,15 @@ class SystemSpec(_Strict):
             raise ValueError("elements must not repeat")
         return v
 
+    @model_validator(mode="after")
+    def _has_host(self) -> SystemSpec:
+        if not any(p.role == "host" for p in self.phases):
+            raise ValueError(
+                f"system {self.name} has no host phase (role: host): the delithiated end member "
+                "its hull and voltage profile start from"
+            )
+        return self
+
 
 class ReferenceSpec(_Strict):
     """An elemental reference phase (e.g. bcc and fcc Li)."""
@@ -299,8 +308,9 @@ class Campaign(_Strict):
     phase_library: str | None = Field(
         default=None, description="extra phase library yaml (relative to this file)"
     )
-    references: list[ReferenceSpec] = Field(default_factory=list)
     systems: list[SystemSpec] = Field(min_length=1)
+    # after systems: a file with no systems is told that first
+    references: list[ReferenceSpec] = Field(default_factory=list, validate_default=True)
     supercell: SupercellPolicy = Field(default_factory=lambda: SupercellPolicy(min_width=10.0))
     vacancies: list[VacancyConfig] = Field(
         default_factory=lambda: [VacancyConfig(count=1), VacancyConfig(count=4, seeds=[0])],
@@ -319,6 +329,16 @@ class Campaign(_Strict):
     electronic: ElectronicSettings = Field(default_factory=ElectronicSettings)
 
     _source: Path | None = PrivateAttr(default=None)
+
+    @field_validator("references")
+    @classmethod
+    def _li_reference(cls, v: list[ReferenceSpec]) -> list[ReferenceSpec]:
+        if not any(r.element == "Li" for r in v):
+            raise ValueError(
+                "no Li reference: voltages vs Li+/Li need one, e.g. "
+                "{element: Li, phase: {name: Li-bcc, role: reference}}"
+            )
+        return v
 
     @model_validator(mode="after")
     def _consistent(self) -> Campaign:

@@ -13,7 +13,8 @@ from typing import Annotated
 import typer
 
 from screening.cli.app import TrustModelOpt, app, console
-from screening.errors import InputError
+from screening.errors import InputError, short_repr
+from screening.limits import MAX_TEMPERATURE_K
 
 
 def parse_temperatures(text: str) -> list[float]:
@@ -22,11 +23,11 @@ def parse_temperatures(text: str) -> list[float]:
         values = [float(t) for t in text.split(",") if t.strip()]
     except ValueError:
         values = []
-    if not values or any(v <= 0 for v in values):
+    if not values or any(not 0 < v <= MAX_TEMPERATURE_K for v in values):
         raise InputError(
-            f"bad temperature list {text!r}",
+            f"bad temperature list {short_repr(text)}",
             field="--temperatures",
-            allowed="comma-separated positive kelvin values, e.g. 548,900",
+            allowed=f"comma-separated kelvin values in (0, {MAX_TEMPERATURE_K:g}], e.g. 548,900",
         )
     return values
 
