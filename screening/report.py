@@ -18,7 +18,8 @@ from pathlib import Path
 
 from screening.ab_initio import ValidationResult
 from screening.atomic import write_text_atomic
-from screening.query import flat_row
+from screening.conduction_plots import plot_conduction_map
+from screening.query import explain, flat_row
 from screening.results import CandidateResult, SystemResult
 from screening.store import ResultsStore
 from screening.thermo import plot_convex_hull, plot_voltage_profile
@@ -201,9 +202,11 @@ def _candidate_section(d: CandidateResult) -> str:
     for t in d.transport:
         plots += _img(t.msd_plot_path, f"{d.candidate_id} MSD {t.temperature_K:.0f} K")
     flags = f"<p class='small'>flags: {_e('; '.join(d.flags))}</p>" if d.flags else ""
+    why = "".join(f"<li>{_e(line)}</li>" for line in explain(d)[1:])
     return f"""
 <h3>{_e(d.candidate_id)} ({_e(d.formula)}) — rank {_e(d.rank)}, score {_fmt(d.score)}</h3>
 {flags}
+<ul class="small">{why}</ul>
 {_validation_line(d.validation)}
 <table><tr><th>criterion</th><th>passed</th><th>score</th><th>values</th><th>note</th></tr>
 {crit}</table>
@@ -231,6 +234,21 @@ def _provenance_section(docs: Sequence[CandidateResult | SystemResult]) -> str:
     )
 
 
+def _conduction_section(docs: Sequence[CandidateResult], plot_dir: Path) -> str:
+    """σ_e vs σ_ion map with the class bands; candidates it cannot place are listed with why."""
+    ok = [d for d in docs if d.status == "ok"]
+    if not ok:
+        return "<p>no ranked candidates</p>"
+    png, left_out = plot_conduction_map(ok, plot_dir / "conduction_map.png")
+    rules = {d.candidate_id: (c.values.get("class_rule") if (c := d.criterion("mixed_conduction"))
+                              else None) for d in ok}  # fmt: skip
+    missing = "".join(f"<li>{_e(i)}: {_e(rules[i])}</li>" for i in left_out)
+    if not missing:
+        return _img(png, "σ_e vs σ_ion at T_op")
+    note = f"<p class='small'>not on the map:</p><ul class='small'>{missing}</ul>"
+    return _img(png, "σ_e vs σ_ion at T_op") + note
+
+
 def render_report(
     candidates: Sequence[CandidateResult],
     systems: Sequence[SystemResult],
@@ -255,12 +273,14 @@ def render_report(
 <h1>{_e(title)}</h1>
 <p class="small">generated {now} from {_e(source)}; {len(ranked)} candidates, {n_pass} passing all
 criteria, {sum(d.status == "failed" for d in ranked)} failed. C1: potential in window near 0 V;
-C2: reversible (near hull, volume step, kinetics); C3: mixed ionic-electronic conductor;
+C2: reversible (near hull, volume step, kinetics); C3: mixed conductor by σ_e/σ_ion at T_op;
 ? = missing data (does not pass). ★ = Pareto set over (−V, log D(T_op), −E_f). MLIP vs DFT:
 force MAE of the MD potential on MD snapshots (⚠ = above the threshold; not part of the ranking).
 </p>
 <h2>Ranking</h2>
 {_ranking_table(ranked)}
+<h2>Conduction: σ_e vs σ_ion at T_op</h2>
+{_conduction_section(ranked, plot_dir)}
 <h2>Systems</h2>
 {"".join(_system_section(s, plot_dir) for s in systems) or "<p>no system documents</p>"}
 <h2>Candidates</h2>

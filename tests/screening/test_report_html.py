@@ -85,8 +85,12 @@ def test_report_content(tmp_path):
         "1.00e-09",
     ):
         assert needle in text, needle
-    # hull + voltage (drawn here) + Arrhenius + MSD (embedded from the documents)
-    assert text.count("data:image/png;base64,") == 4
+    # hull + voltage + σ_e-vs-σ_ion map (drawn here) + Arrhenius + MSD (from the documents)
+    assert text.count("data:image/png;base64,") == 5
+    assert (tmp_path / "out" / "plots" / "conduction_map.png").is_file()
+    # Li3Sb has no band gap here: left off the map with the reason, and explained per criterion
+    assert "not on the map:" in text and "σ_e unknown" in text
+    assert "C3 mixed_conduction: n/a" in text and "Ef_ok formation_energy:" in text
     assert (tmp_path / "out" / "plots" / "Li-Sb_mlip_hull.png").is_file()
 
 
