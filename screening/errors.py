@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -39,3 +40,15 @@ def short_repr(value: object, limit: int = 80) -> str:
     """``repr`` cut to ``limit`` characters: error messages must not embed a huge input."""
     text = repr(value)
     return text if len(text) <= limit else f"{text[: limit - 5]}...{text[-2:]}"
+
+
+@contextmanager
+def located(file: str | Path, field: str) -> Iterator[None]:
+    """Re-raise an InputError about a setting so it names the file and field the setting came from
+    (a potential spec read from ``engine.potential`` of a campaign, not typed on the command line).
+    """
+    try:
+        yield
+    except InputError as exc:
+        reason = f"{exc.file}: {exc.reason}" if exc.file and exc.file != str(file) else exc.reason
+        raise InputError(reason, file=file, field=field, allowed=exc.allowed) from None

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from screening.cli.app import app, console
-from screening.errors import InputError
+from screening.errors import InputError, located
 
 
 @app.command("candidates")
@@ -69,11 +69,13 @@ def validate_cmd(file: Annotated[Path, typer.Argument(help="campaign yaml")]) ->
 
     campaign = load_campaign(file)
     n = {name: len(generate_candidates(campaign, name)) for name in campaign.presets}
-    check_device(campaign.engine.device, field="engine.device")
+    with located(file, "engine.device"):
+        check_device(campaign.engine.device)
     trust_campaign(campaign)
     elements = {e for s in campaign.systems for e in s.elements}
     elements |= {r.element for r in campaign.references}
-    check_coverage(campaign.engine.potential, elements, source=f"{file}: engine.potential")
+    with located(file, "engine.potential"):
+        check_coverage(campaign.engine.potential, elements)
     counts = ", ".join(f"{k}: {v}" for k, v in n.items())
     console.print(
         f"OK {file}: {len(campaign.systems)} systems, {len(campaign.references)} references, "
