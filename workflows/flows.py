@@ -18,11 +18,13 @@ from jobflow import Flow, Maker
 
 from screening.campaign import Campaign
 from screening.candidates import Candidate
+from screening.dissolution import solute_supercell
 from screening.paths import id_path
 from screening.results import Provenance
 from workflows.dft_gpaw import too_large_for_gap
 from workflows.jobs import (
     candidate_transport,
+    dissolution_energy,
     phase_band_gap,
     phase_energy,
     rank_and_store,
@@ -107,6 +109,7 @@ class ScreeningFlowMaker(Maker):
             thermo.name = f"thermo {system.name}"
             jobs += [*refs, *energies[system.name], thermo]
             system_jobs.append(thermo)
+        dissolution = self._dissolution(campaign, references, system_jobs, relax_maker, jobs)
 
         # --- MD: every (candidate, T) pair in one job, then the transport analysis per candidate
         targets = md_targets(candidates)
@@ -151,10 +154,48 @@ class ScreeningFlowMaker(Maker):
             engine="mlip",
             band_gaps={key: j.output for key, j in gap_jobs.items()},
             electronic_notes=notes,
+            dissolution=dissolution,
         )
         final.name = "rank and store"
         jobs.append(final)
         return Flow(jobs, output=final.output, name=f"{self.name}: {campaign.name}")
+
+    def _dissolution(
+        self,
+        campaign: Campaign,
+        references: list[tuple[Candidate, Any]],
+        system_jobs: list[Any],
+        relax_maker: Any,
+        jobs: list[Any],
+    ) -> dict[str, Any]:
+        """Per system: relax one M atom in a bcc Li supercell, then its solution energy.
+
+        Appends the jobs to ``jobs``; returns ``{system: output reference | why none}``.
+        """
+        from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+        bcc = next(
+            (c for c, _ in references if c.structure.composition.reduced_formula == "Li"
+             and SpacegroupAnalyzer(c.structure).get_space_group_number() == 229),
+            None,
+        )  # fmt: skip
+        if bcc is None:
+            return dict.fromkeys((s.name for s in campaign.systems), "no bcc Li reference")
+        out: dict[str, Any] = {}
+        for system, thermo in zip(campaign.systems, system_jobs, strict=True):
+            host = next(e for e in system.elements if e != "Li")
+            relax = relax_maker.make(solute_supercell(bcc.structure, host))
+            relax.name = f"relax {host} in Li"
+            energy = dissolution_energy(
+                relax.output,
+                thermo.output,
+                li_phase=bcc.phase,
+                fmax_eV_A=relax_maker.relax_kwargs["fmax"],
+            )
+            energy.name = f"dissolution {system.name}"
+            jobs += [relax, energy]
+            out[system.name] = energy.output
+        return out
 
     def _band_gaps(
         self,

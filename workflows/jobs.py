@@ -16,11 +16,12 @@ from pymatgen.core import Structure
 
 from screening.ab_initio import BandGapResult
 from screening.arrhenius import ArrheniusResult, arrhenius_from_results
+from screening.conduction import ionic_conductivity
 from screening.diffusion import DiffusionResult, analyze_file
 from screening.diffusion_plots import plot_arrhenius, plot_msd
-from screening.conduction import ionic_conductivity
 from screening.dissolution import SolutionEnergy, solution_energy
 from screening.electronic import assess_electronic
+from screening.errors import InputError
 from screening.paths import id_slug
 from screening.ranking import RankingThresholds
 from screening.results import (
@@ -32,7 +33,6 @@ from screening.results import (
     TransportPoint,
     apply_ranking,
 )
-from screening.errors import InputError
 from screening.store import ResultsStore
 from screening.thermo import (
     PhaseEnergy,
@@ -46,6 +46,14 @@ from screening.thermo import (
 log = logging.getLogger(__name__)
 
 
+def _max_force(output: Any) -> float | None:
+    """Largest atomic force (eV/Å) of an atomate2 task output, None when it has no forces."""
+    forces = getattr(output, "forces", None)
+    if forces is None or not len(forces):
+        return None
+    return float(max(sum(f * f for f in row) ** 0.5 for row in forces))
+
+
 @job
 def phase_energy(
     task_doc: Any, *, system: str, phase: str, candidate_id: str, engine: str, potential: str
@@ -53,10 +61,7 @@ def phase_energy(
     """Adapt an atomate2 ``ForceFieldTaskDocument`` (a relaxation) to a :class:`PhaseEnergy`."""
     out = task_doc.output
     structure: Structure = out.structure
-    forces = getattr(out, "forces", None)
-    max_force = None
-    if forces is not None and len(forces):
-        max_force = float(max(sum(f * f for f in row) ** 0.5 for row in forces))
+    max_force = _max_force(out)
     return PhaseEnergy(
         system=system,
         phase=phase,
@@ -81,8 +86,7 @@ def dissolution_energy(
     Never fails the screen: an unusable hull becomes the note the ranking shows instead.
     """
     out = task_doc.output
-    forces = getattr(out, "forces", None)
-    max_force = float(max(sum(f * f for f in row) ** 0.5 for row in forces)) if forces else None
+    max_force = _max_force(out)
     n_li = sum(1 for site in out.structure if site.specie.symbol == "Li")
     try:
         res = solution_energy(

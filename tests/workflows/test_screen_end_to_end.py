@@ -68,6 +68,10 @@ def test_li3sb_voltage_and_formation_energy_are_physical(screened) -> None:
     # a universal-potential student is allowed a few tenths of a volt.
     assert 0.5 < li3sb.thermo.voltage_V < 1.2
     assert -0.9 < li3sb.thermo.formation_energy_eV_atom < -0.4
+    # one Sb atom in bcc Li, relaxed in the same Flow: Sb stays in the interlayer (+0.94 eV)
+    sol = li3sb.dissolution
+    assert sol is not None and sol.source.startswith("computed (mlip")
+    assert sol.li_richest_phase == "Li3Sb" and sol.solution_energy_eV > 0.5
 
 
 def test_second_screen_reuses_store_and_query_in_new_process(screened) -> None:
@@ -82,3 +86,10 @@ def test_second_screen_reuses_store_and_query_in_new_process(screened) -> None:
     )  # fmt: skip
     rows = json.loads(out.stdout)
     assert [r["candidate_id"] for r in rows] == [d.candidate_id for d in docs]
+    for r in rows:  # both conductivities, the class and E_sol, each with its source
+        assert {"sigma_ion_S_cm", "sigma_ion_source", "sigma_e_S_cm", "sigma_e_source",
+                "conduction_class", "solution_energy_eV", "solution_energy_source"} <= set(r)
+        assert r["solution_energy_source"].startswith("computed (mlip")
+    limg = next(r for r in rows if "LiMg" in r["candidate_id"])
+    assert limg["sigma_e_source"].startswith("estimate (Drude; class from literature")
+    assert limg["conduction_class"] == "electronic conductor"
