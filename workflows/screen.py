@@ -4,25 +4,37 @@ Idempotent: the result documents are keyed by (candidate id, settings hash). Whe
 holds every candidate for the same settings, nothing is recomputed; MD trajectories are files whose
 paths depend on the MD settings only, so a changed ranking threshold re-ranks without re-running MD,
 and an interrupted screen resumes every MD run from its checkpoint.
+
+One screen per campaign folder: :func:`workdir_lock` makes a second ``screen`` on the same
+``--workdir`` refuse at once instead of writing the same trajectory files. Jobs run inside
+``WORKDIR/jobs`` (atomate2 writes ``final_atoms_object.xyz`` into the current folder), so nothing
+lands outside ``--workdir``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import fcntl
 import logging
+import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from screening.campaign import Campaign, load_campaign
 from screening.candidates import Candidate, generate_candidates
-from screening.errors import InputError
+from screening.errors import InputError, located
 from screening.hashing import settings_hash
 from screening.paths import DEFAULT_WORKDIR
 from screening.results import CandidateResult, Provenance
 from screening.store import ResultsStore
 
 log = logging.getLogger(__name__)
+
+LOCK_NAME = ".ilscreen-screen.lock"
 
 
 @dataclass(frozen=True)
@@ -100,7 +112,8 @@ def plan_screen(
     if trust_model:
         trust_spec(spec)
     elements = sorted({e.symbol for c in candidates for e in c.structure.composition.elements})
-    info = check_coverage(spec, elements, source=str(campaign_file))
+    with contextlib.nullcontext() if potential else located(campaign_file, "engine.potential"):
+        info = check_coverage(spec, elements, source=str(campaign_file))
     dev = device or campaign.engine.device
     check_device(dev, field="device" if device else "engine.device")
     dtype = campaign.engine.dtype
@@ -175,10 +188,52 @@ def build_flow(plan: ScreenPlan, *, batched: bool = False) -> Any:
     ).make(plan.campaign, plan.candidates)
 
 
+@contextlib.contextmanager
+def workdir_lock(workdir: Path) -> Iterator[None]:
+    """Hold ``WORKDIR/.ilscreen-screen.lock`` (flock, released when the process dies) or refuse."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / LOCK_NAME
+    with open(path, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "?"
+            raise InputError(
+                f"another screen (pid {holder}) is running in this folder; wait for it to finish "
+                "or give another --workdir",
+                file=workdir,
+                field="--workdir",
+            ) from None
+        try:
+            fh.seek(0)
+            fh.truncate()
+            fh.write(f"{os.getpid()}\n")
+            fh.flush()
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _absolute(plan: ScreenPlan) -> ScreenPlan:
+    """The plan with absolute paths: its jobs run inside ``WORKDIR/jobs``, not the caller's cwd."""
+    store = plan.store
+    if not store.startswith(("mongodb://", "mongodb+srv://")):
+        store = str(Path(store).expanduser().resolve())
+    return dataclasses.replace(
+        plan, workdir=plan.workdir.resolve(), md_dir=plan.md_dir.resolve(), store=store
+    )
+
+
 def run_screen(
     plan: ScreenPlan, *, force: bool = False, batched: bool = False, progress: bool = True
 ) -> list[CandidateResult]:
     """Run the plan through jobflow ``run_locally`` (or reuse stored results); ranked docs."""
+    with workdir_lock(plan.workdir):
+        return _run_locked(_absolute(plan), force=force, batched=batched)
+
+
+def _run_locked(plan: ScreenPlan, *, force: bool, batched: bool) -> list[CandidateResult]:
     if not force and (cached := stored_results(plan)) is not None:
         log.info("reusing %d stored results (settings %s)", len(cached),
                  plan.provenance.settings_hash[:12])  # fmt: skip
@@ -195,6 +250,7 @@ def run_screen(
         # atomate2 force-field jobs put relaxation trajectories in a "data" store
         store=JobStore(MemoryStore(), additional_stores={"data": MemoryStore()}),
         create_folders=False,
+        root_dir=plan.workdir / "jobs",
         ensure_success=True,
         log=False,
     )

@@ -461,6 +461,31 @@ def test_md_trajectory_path_refuses_an_escaping_id(tmp_path: Path) -> None:
         trajectory_path(tmp_path / "mdout", "../../2x2x2/vac1/seed0", 548.0)
 
 
+def test_second_screen_on_one_folder_refuses(
+    root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The lock is an flock, so a second open file (as a second process has) is refused."""
+    from workflows.screen import workdir_lock
+
+    (root / "c.yaml").write_text(BASE)
+    with workdir_lock(root / "runs"):
+        before = _tree(tmp_path)
+        code, output = _run(["screen", "c.yaml", "--workdir", "runs", "--quiet"], capsys)
+        assert _tree(tmp_path) == before
+    errors = [line for line in output.splitlines() if line.startswith("error: ")]
+    assert code == 2 and len(errors) == 1, output
+    assert f"another screen (pid {os.getpid()})" in errors[0] and "--workdir" in errors[0]
+
+
+def test_screen_names_the_campaign_for_its_potential(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (root / "c.yaml").write_text(_yaml(engine={"potential": "mace:gone.model"}))
+    code, output = _run(["screen", "c.yaml", "--workdir", "runs"], capsys)
+    assert code == 2 and "c.yaml: field 'engine.potential': gone.model: MACE model" in output
+    assert not (root / "runs").exists()
+
+
 def test_debug_shows_the_traceback(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, output = _run(["--debug", "validate", "nope.yaml"], capsys)
     assert code == 2 and "Traceback" in output and "error: nope.yaml" in output
