@@ -11,8 +11,11 @@ blocks (the old default): each block fits lags a block-count times shorter than 
 the MSD still rises out of the vibrational cage and correlated back-hops steepen it, so D came out
 2–3× high on real trajectories.
 
-The default window starts where the MSD has left the cage — the first lag from which the local
-exponent α = d log MSD / d log t stays ≥ 1 − ``alpha_tolerance`` — and ends at a third of the run.
+The default window starts where the MSD has left the cage and is diffusive — the first lag from
+which the local exponent α = d log(MSD − c)/d log t stays within 1 ± ``alpha_tolerance`` (c: the
+cage's MSD plateau, read where d log MSD/d log t first dips to a minimum; subtracting it keeps a
+constant vibrational offset, which the fit's intercept absorbs, from posing as sub-diffusion) —
+and ends at a third of the run.
 A result is converged only if α over the window is ≈ 1, the window's early and late halves give
 the same D within 2σ, σ/D is small and enough Li atoms moved. Segments (independent pieces of the
 run, each at least 1.5× the window long, fitted over the same window) are a cross-check beside it.
@@ -66,8 +69,6 @@ DEFAULT_END_FRACTION = 1 / 3
 DEFAULT_ALPHA_TOLERANCE = 0.3
 #: segments for the cross-check are at least this many times the window end long
 SEGMENT_FACTOR = 1.5
-#: lag at which the vibrational (cage) MSD plateau is read, fs
-DEFAULT_PLATEAU_FS = 500.0
 #: at most this many points of the MSD curve are kept in the result (for plots)
 MSD_CURVE_POINTS = 256
 
@@ -98,10 +99,12 @@ class DiffusionResult(BaseModel):
     D_late_cm2_s: float | None = Field(description="same fit over the window's second half")
     D_late_sigma_cm2_s: float | None
     alpha_window: float = Field(
-        description="log-log slope of the MSD across the window (1 = diffusive)"
+        description="d log(MSD − msd_plateau_A2)/d log t across the window (1: diffusive)"
     )
-    alpha_min: float | None = Field(description="lowest local exponent α (the cage plateau)")
-    t_cage_fs: float | None = Field(description="lag of the lowest α (inside the cage)")
+    alpha_min: float | None = Field(
+        description="local exponent d log MSD/d log t at the cage (its first dip below 1 − tol)"
+    )
+    t_cage_fs: float | None = Field(description="lag of that dip (None: no cage)")
     D_segments_cm2_s: list[float] = Field(
         default_factory=list, description="cross-check: independent segments, same window"
     )
@@ -129,7 +132,9 @@ class DiffusionResult(BaseModel):
     n_hops: int = Field(description="species atoms that moved > hop_distance_A from their start")
     hop_distance_A: float
     min_hops: int
-    msd_plateau_A2: float = Field(description="MSD at the plateau lag (vibrational cage)")
+    msd_plateau_A2: float = Field(
+        description="MSD of the vibrational cage (at t_cage_fs; 0 when there is no cage)"
+    )
     msd_end_A2: float = Field(description="MSD at t_end")
     converged: bool
     reason: str
@@ -214,15 +219,30 @@ def _to_D(fit: SlopeFit) -> tuple[float, float]:
     return fit.slope * k, fit.slope_sigma * k
 
 
+def _cage(
+    alpha_t: np.ndarray, alpha: np.ndarray, below: float
+) -> tuple[float | None, float | None]:
+    """(α, lag) at the vibrational cage: the first local minimum of α that dips below ``below``
+    (later dips — a sub-diffusive regime of correlated back-hops — are not the cage); (None,
+    None) when α never dips (no cage)."""
+    dips = np.flatnonzero(alpha < below)
+    if not len(dips):
+        return None, None
+    k = int(dips[0])
+    while k + 1 < len(alpha) and alpha[k + 1] <= alpha[k]:
+        k += 1
+    return float(alpha[k]), float(alpha_t[k])
+
+
 def _diffusive_start(
     alpha_t: np.ndarray, alpha: np.ndarray, t_floor: float, t_end: float, tol: float
 ) -> float | None:
-    """First lag ≥ ``t_floor`` from which α ≥ 1 − tol up to ``t_end`` (None: never)."""
+    """First lag ≥ ``t_floor`` from which |α − 1| ≤ tol up to ``t_end`` (None: never)."""
     sel = (alpha_t >= t_floor) & (alpha_t <= t_end)
     ts, a = alpha_t[sel], alpha[sel]
     if not len(ts):
         return None
-    bad = np.flatnonzero(a < 1 - tol)
+    bad = np.flatnonzero(np.abs(a - 1) > tol)
     if not len(bad):
         return t_floor
     return None if bad[-1] == len(ts) - 1 else float(ts[bad[-1] + 1])
@@ -340,7 +360,6 @@ def analyze_diffusion(
     n_blocks: int = 5,
     hop_distance_A: float = 2.0,
     min_hops: int = 5,
-    plateau_fs: float = DEFAULT_PLATEAU_FS,
     alpha_tolerance: float = DEFAULT_ALPHA_TOLERANCE,
     max_rel_sigma: float = 0.5,
     method: Method = "msd",
@@ -383,9 +402,11 @@ def analyze_diffusion(
 
     # --- the window: where the MSD has left its vibrational cage ---
     problems: list[str] = []
-    alpha_t, alpha = loglog_slope(msd, dt_fs, duration / 2)
-    alpha_min = float(alpha.min()) if len(alpha) else None
-    t_cage = float(alpha_t[int(np.argmin(alpha))]) if len(alpha) else None
+    raw_t, raw_alpha = loglog_slope(msd, dt_fs, duration / 2)
+    alpha_min, t_cage = _cage(raw_t, raw_alpha, 1 - alpha_tolerance)
+    plateau = 0.0 if t_cage is None else float(msd[round(t_cage / dt_fs)])
+    excess = np.where(lag_t > (t_cage or 0.0), msd - plateau, 0.0)
+    alpha_t, alpha = loglog_slope(excess, dt_fs, duration / 2)
     if window is None:
         window_source: Literal["default", "user"] = "default"
         t1 = DEFAULT_END_FRACTION * duration
@@ -396,7 +417,8 @@ def analyze_diffusion(
         if t0 is None or t0 > t1 / 2:
             problems.append(
                 f"the MSD does not reach the diffusive regime before {t1 * FS_TO_PS:.3g} ps "
-                f"(d log MSD/d log t < {1 - alpha_tolerance:g} up to the last half of the window)"
+                f"(d log(MSD − cage)/d log t outside 1 ± {alpha_tolerance:g} into the last half "
+                "of the window)"
             )
             t0 = floor
     else:
@@ -420,14 +442,13 @@ def analyze_diffusion(
     D_msd, D_msd_sigma = _to_D(fit)
     t0, t1 = fit.t_start_fs, fit.t_end_fs
     i0, i1 = round(t0 / dt_fs), round(t1 / dt_fs)
-    alpha_w = (
-        float(np.log(msd[i1] / msd[i0]) / np.log(t1 / t0)) if msd[i0] > 0 and t0 > 0 else np.nan
-    )
+    e0, e1 = msd[i0] - plateau, msd[i1] - plateau
+    alpha_w = float(np.log(e1 / e0) / np.log(t1 / t0)) if e0 > 0 and e1 > 0 else np.nan
 
     # --- diffusive-regime checks: α over the window, early vs late half ---
     if not abs(alpha_w - 1) <= alpha_tolerance:
         problems.append(
-            f"MSD not diffusive over the window: d log MSD/d log t = {alpha_w:.2f} "
+            f"MSD not diffusive over the window: d log(MSD − cage)/d log t = {alpha_w:.2f} "
             f"(need 1 ± {alpha_tolerance:g})"
         )
     tm = 0.5 * (t0 + t1)
@@ -469,13 +490,19 @@ def analyze_diffusion(
     converged = not problems
     if converged:
         reason = (
-            f"window {t0 * FS_TO_PS:.3g}-{t1 * FS_TO_PS:.3g} ps: d log MSD/d log t = "
+            f"window {t0 * FS_TO_PS:.3g}-{t1 * FS_TO_PS:.3g} ps: d log(MSD − cage)/d log t = "
             f"{alpha_w:.2f}, halves agree, {n_hops} atoms moved > {hop_distance_A} Å, "
             f"σ/D = {rel:.2f}"
         )
     else:
         reason = "; ".join(problems)
-        if method == "msd" and hop_result is not None and hop_result.valid:
+        if (
+            method == "msd"
+            and hop_result is not None
+            and hop_result.valid
+            and hop_result.D_tracer_sigma_cm2_s  # type: ignore[operator]
+            <= max_rel_sigma * hop_result.D_tracer_cm2_s
+        ):
             D = float(hop_result.D_tracer_cm2_s)  # type: ignore[arg-type]
             D_sigma = float(hop_result.D_tracer_sigma_cm2_s)  # type: ignore[arg-type]
             D_source, converged = "hops", True
@@ -494,7 +521,6 @@ def analyze_diffusion(
                 haven = D_msd / D_coll
 
     seg_D, seg_ps, seg_note = _segments(sig, n_blocks, dt_fs, t0, t1)
-    i_plateau = min(round(min(plateau_fs, t0) / dt_fs), n_frames - 1)
 
     def ne(d: float | None) -> float | None:
         return None if d is None else nernst_einstein_S_cm(d, n_sp, volume, temperature_K)
@@ -538,7 +564,7 @@ def analyze_diffusion(
         n_hops=n_hops,
         hop_distance_A=hop_distance_A,
         min_hops=min_hops,
-        msd_plateau_A2=float(msd[max(i_plateau, 1)]),
+        msd_plateau_A2=plateau,
         msd_end_A2=float(msd[i1]),
         converged=converged,
         reason=reason,

@@ -38,8 +38,8 @@ def plot_msd(results: Sequence[DiffusionResult], path: str | Path) -> Path:
         t_ps = np.asarray(res.msd_t_fs) * FS_TO_PS
         label = f"{res.temperature_K:g} K" + ("" if res.converged else " (not converged)")
         ax.plot(t_ps, res.msd_A2, color=color, lw=1.2, label=label)
-        # the whole-run fit is the one drawn on the whole-run MSD
-        slope = res.D_full_run_cm2_s / A2_PER_FS_TO_CM2_PER_S * 2 * DIMENSIONS
+        # the tracer-MSD fit is the one drawn on the MSD (a hop-counting D has no line)
+        slope = res.D_msd_cm2_s / A2_PER_FS_TO_CM2_PER_S * 2 * DIMENSIONS
         tw = np.array([res.t_start_fs, res.t_end_fs])
         # black and on top: a good fit lies exactly on the curve and would vanish in its colour
         fit = res.fit_intercept_A2 + slope * tw

@@ -153,8 +153,18 @@ def analyze_hops(
     # images, queried with wrapped Cartesian positions
     looks = np.mod(frac, 1.0)
     shifts = np.array([(i, j, k) for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)])
-    images = ((sites[None] + shifts[:, None]) @ lattice).reshape(-1, 3)
-    dist, hit = cKDTree(images).query(looks.reshape(-1, 3) @ lattice)
+    cart = looks.reshape(-1, 3) @ lattice
+    for refine in (True, False):
+        images = ((sites[None] + shifts[:, None]) @ lattice).reshape(-1, 3)
+        dist, hit = cKDTree(images).query(cart)
+        if refine:  # a site is the centre of its residents, not a density-grid voxel
+            flat = hit % n_sites
+            near = dist < r_assign
+            offset = np.zeros((n_sites, 3))
+            np.add.at(offset, flat[near], cart[near] - images[hit[near]])
+            count = np.bincount(flat[near], minlength=n_sites)[:, None]
+            shift = np.where(count > 0, offset / np.maximum(count, 1), 0.0) @ inv
+            sites = np.mod(sites + shift, 1.0)
     nearest = (hit % n_sites).reshape(looks.shape[:2])
     dist = dist.reshape(looks.shape[:2])
     on_site = dist < r_assign

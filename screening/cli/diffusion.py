@@ -19,7 +19,7 @@ class OutputFormat(StrEnum):
 
 
 class FitMethod(StrEnum):
-    blocks = "blocks"
+    msd = "msd"
     kinisi = "kinisi"
 
 
@@ -33,7 +33,9 @@ def _fmt(value: float | None, sigma: float | None = None, spec: str = ".2e") -> 
 def diffusion_command(
     trajectories: Annotated[
         list[Path],
-        typer.Argument(help="trajectory files: ilscreen HDF5 (*.h5), XDATCAR*, vasprun*.xml"),
+        typer.Argument(
+            help="trajectory files: ilscreen HDF5, XDATCAR or vasprun.xml (any name, gzip ok)"
+        ),
     ],
     timestep: Annotated[
         float | None, typer.Option("--timestep", help="MD time step in fs (POTIM; VASP files)")
@@ -51,13 +53,26 @@ def diffusion_command(
     ] = None,
     window: Annotated[
         str | None,
-        typer.Option("--window", help="fit window START_PS:END_PS (default max(1 ps,15%)–60%)"),
+        typer.Option(
+            "--window",
+            help="fit window START_PS:END_PS (default: from the cage exit to a third of the run)",
+        ),
     ] = None,
-    blocks: Annotated[int, typer.Option("--blocks", help="independent blocks for σ(D)")] = 5,
+    blocks: Annotated[
+        int,
+        typer.Option(
+            "--blocks", help="at most this many segments for the cross-check (not used for D, σ)"
+        ),
+    ] = 5,
     hop_distance: Annotated[
         float, typer.Option("--hop-distance", help="Å; an atom farther than this has hopped")
     ] = 2.0,
-    method: Annotated[FitMethod, typer.Option("--method")] = FitMethod.blocks,
+    method: Annotated[
+        FitMethod,
+        typer.Option(
+            "--method", help="msd: covariance-aware MSD fit (+ hop counting); kinisi: Bayesian"
+        ),
+    ] = FitMethod.msd,
     operating: Annotated[
         list[float] | None,
         typer.Option("--operating-temperature", help="K, for D extrapolation (default 298, 348)"),
@@ -79,6 +94,13 @@ def diffusion_command(
             allowed="one value, or one per trajectory",
         )
     win = parse_window_ps(window) if window else None
+    if any(not (t > 0 and t < 1e5) for t in operating or []):
+        raise InputError(
+            f"operating temperatures must be in (0, 1e5) K, got {operating}",
+            field="--operating-temperature",
+        )
+    if plot is not None and plot.exists() and not plot.is_dir():
+        raise InputError("is a file, not a directory", file=plot, field="--plot")
     results = []
     for i, path in enumerate(trajectories):
         t_k = temps[i] if len(temps) == len(trajectories) else (temps[0] if temps else None)
@@ -123,31 +145,49 @@ def diffusion_command(
         typer.echo(json.dumps(payload, indent=2))
         return
 
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f"{species} diffusion")
-    for col in ("file", "T (K)", "D (cm²/s)", "σ_ion (S/cm)", "window (ps)", "hops", "converged"):
+    cols = ("file", "T (K)", "D (cm²/s)", "from", "σ_ion (S/cm)", "window (ps)", "α", "moved")
+    for col in (*cols, "converged"):
         table.add_column(col)
     for path, r in zip(trajectories, results, strict=True):
         table.add_row(
-            path.name,
+            escape(path.name),
             f"{r.temperature_K:g}",
             _fmt(r.D_cm2_s, r.D_sigma_cm2_s),
+            r.D_source,
             _fmt(r.sigma_S_cm, r.sigma_sigma_S_cm),
             f"{r.t_start_fs / 1000:.1f}–{r.t_end_fs / 1000:.1f} ({r.window_source})",
+            f"{r.alpha_window:.2f}",
             f"{r.n_hops}/{r.n_species_atoms}",
             "yes" if r.converged else "[red]no[/]",
         )
     console.print(table)
     for path, r in zip(trajectories, results, strict=True):
+        name = escape(path.name)
         if not r.converged:
-            console.print(f"[yellow]{path.name}[/]: not converged: {r.reason}", highlight=False)
+            console.print(f"[yellow]{name}[/]: not converged: {escape(r.reason)}", highlight=False)
+        elif r.D_source == "hops":
+            console.print(f"{name}: {escape(r.reason)}", highlight=False)
+        h = r.hops
+        if h is not None and h.D_tracer_cm2_s is not None:
+            console.print(
+                f"{name}: hops {h.n_hops} on {h.n_sites} sites ({h.n_vacancies} vacant), "
+                f"f = {h.correlation_factor:.2f} ± {h.correlation_factor_sigma:.2f}, "
+                f"D_hops = {_fmt(h.D_tracer_cm2_s, h.D_tracer_sigma_cm2_s)} cm²/s "
+                f"(tracer MSD {_fmt(r.D_msd_cm2_s, r.D_msd_sigma_cm2_s)})",
+                highlight=False,
+            )
     console.print("σ_ion: Nernst–Einstein from tracer D, Haven ratio assumed 1.")
     if arr is not None:
         console.print(
             f"Ea = {arr.Ea_eV:.3f} ± {arr.Ea_sigma_eV:.3f} eV, "
             f"D0 = {_fmt(arr.prefactor, arr.prefactor_sigma)}"
-            f" cm²/s ({arr.n_points} points, {arr.dof} dof) {arr.note}",
+            f" cm²/s ({arr.n_points} points, {arr.dof} dof"
+            + ("" if arr.chi2_reduced is None else f", χ²_red {arr.chi2_reduced:.2f}")
+            + f") {arr.note}",
             highlight=False,
         )
         for e in arr.extrapolations:
@@ -158,6 +198,6 @@ def diffusion_command(
                 highlight=False,
             )
     elif arr_error:
-        console.print(f"[yellow]no Arrhenius fit:[/] {arr_error}", highlight=False)
+        console.print(f"[yellow]no Arrhenius fit:[/] {escape(arr_error)}", highlight=False)
     for p in paths:
-        console.print(f"plot: {p}", highlight=False)
+        console.print(f"plot: {escape(str(p))}", highlight=False)

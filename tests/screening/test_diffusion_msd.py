@@ -1,19 +1,15 @@
-"""MSD (FFT vs direct), D recovery with honest error bars, drift removal, units, Nernst–Einstein,
-the not-converged flag and the kinisi cross-check."""
+"""MSD (FFT vs direct), D recovery with calibrated error bars on Gaussian walks, drift removal,
+units, Nernst–Einstein, the not-converged flag and the kinisi / pymatgen cross-checks.
+(Trajectories with a vibrational cage and correlated hops: test_diffusion_cage.py.)"""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from screening.diffusion import (
-    analyze_diffusion,
-    drift_corrected_displacements,
-    msd_direct,
-    msd_fft,
-    nernst_einstein_S_cm,
-)
+from screening.diffusion import analyze_diffusion, nernst_einstein_S_cm
 from screening.errors import InputError
+from screening.msd import drift_corrected_displacements, msd_direct, msd_fft
 from screening.units import A2_PER_FS_TO_CM2_PER_S
 
 DT_FS = 10.0
@@ -60,63 +56,63 @@ def test_random_walk_D_recovered_with_sensible_error_bar():
     res = analyze_diffusion(pos, t, numbers, 1000.0, 600.0)
     assert abs(res.D_cm2_s - d_true) < 3 * res.D_sigma_cm2_s
     assert abs(res.D_cm2_s / d_true - 1) < 0.1
-    # not absurdly large nor absurdly small
     assert 0.01 * d_true < res.D_sigma_cm2_s < 0.2 * d_true
     assert res.converged, res.reason
+    assert res.D_source == "msd" and res.method == "msd"
     assert res.n_hops == 64
-    assert res.window_source == "default" and res.method == "blocks" and res.n_blocks == 5
-    assert res.t_start_fs == pytest.approx(max(1000.0, 0.15 * 39990.0))
-    assert res.t_end_fs == pytest.approx(0.6 * 39990.0)
+    # no cage: the window starts at the 1 ps floor and ends at a third of the run
+    assert res.window_source == "default"
+    assert res.t_start_fs == pytest.approx(1000.0, abs=DT_FS)
+    assert res.t_end_fs == pytest.approx(39990.0 / 3, abs=DT_FS)
+    assert res.alpha_window == pytest.approx(1.0, abs=0.1)
     assert res.n_species_atoms == 64 and res.n_framework_atoms == 8
     assert res.drift_reference == "framework"
+    # the segment cross-check (2 segments ≥ 1.5 × the window end) agrees
+    assert len(res.D_segments_cm2_s) == 2
+    assert abs(res.D_segments_mean_cm2_s - res.D_cm2_s) < 3 * res.D_segments_sigma_cm2_s
 
 
-def test_block_error_bar_is_calibrated():
-    """Over independent walks the pull (D − D_true)/σ has spread ≈ 1 (t-distributed, 9 dof)."""
+def test_error_bar_is_calibrated_on_gaussian_walks():
+    """Over independent walks the pull (D − D_true)/σ has spread ≈ 1: σ is neither the far too
+    small least-squares σ of correlated MSD points nor inflated."""
     d_true = 1e-5
     pulls = []
-    for seed in range(60):
+    for seed in range(40):
         pos, t, numbers = random_walk(d_true, n_frames=1200, n_li=16, n_host=4, seed=100 + seed)
-        res = analyze_diffusion(pos, t, numbers, 800.0, 600.0, n_blocks=10, window=(1000, 7000))
+        res = analyze_diffusion(pos, t, numbers, 800.0, 600.0, hops=False)
         pulls.append((res.D_cm2_s - d_true) / res.D_sigma_cm2_s)
-    spread = float(np.std(pulls))
-    assert 0.7 < spread < 1.5, pulls
+    assert 0.7 < float(np.std(pulls)) < 1.4, pulls
     assert abs(float(np.mean(pulls))) < 0.5
 
 
-def test_blocks_equal_direct_fits_of_each_block():
-    """The batched FFT path (short block FFTs, cache-sized chunks) reproduces, to rounding, the
-    definition: mass-weighted host drift removed, then per block an O(N²) all-origin MSD fitted
-    over the same relative window; collective D from the species' centre of mass."""
-    n_frames, n_li, dt = 1003, 8, DT_FS  # 5 blocks of 200 frames + 3 unused; > 256-frame runs
+def test_fit_equals_direct_definition():
+    """The FFT path reproduces, to rounding, the definition: mass-weighted host drift removed, an
+    O(N²) all-origin MSD, least squares over the reported window's lags; collective D from the
+    species' centre of mass."""
+    from screening.msd import fit_lags
+
+    n_frames, n_li, dt = 1003, 8, DT_FS
     pos, t, numbers = random_walk(1e-5, n_frames=n_frames, n_li=n_li, n_host=6, seed=20)
     numbers = numbers.copy()
     numbers[-2:] = 32  # two Ge among the Sb: the host COM is mass-weighted
     pos = pos + t[:, None, None] * np.array([1e-3, 0.0, -2e-3])
-    res = analyze_diffusion(pos, t, numbers, 1000.0, 600.0)
+    res = analyze_diffusion(pos, t, numbers, 1000.0, 600.0, window=(1000.0, 4000.0))
 
     from ase.data import atomic_masses
 
     disp = pos - pos[0]
     host_m = atomic_masses[numbers[n_li:]]
     dc = disp[:, :n_li] - np.einsum("tad,a->td", disp[:, n_li:], host_m / host_m.sum())[:, None]
-    duration = (n_frames - 1) * dt
-    block_len = n_frames // 5
-    lag_t = np.arange(block_len) * dt
-    w0, w1 = (f * (block_len - 1) * dt / duration for f in (res.t_start_fs, res.t_end_fs))
-    sel = (lag_t >= w0 - 1e-9) & (lag_t <= w1 + 1e-9)
+    lags = fit_lags(n_frames, dt, 1000.0, 4000.0)
+    assert (res.t_start_fs, res.t_end_fs) == (lags[0] * dt, lags[-1] * dt)
     to_D = A2_PER_FS_TO_CM2_PER_S / 6
-
-    def block_D(x: np.ndarray) -> float:
-        return float(np.polyfit(lag_t[sel], msd_direct(x)[sel], 1)[0]) * to_D
-
-    blocks = [dc[b * block_len : (b + 1) * block_len] for b in range(5)]
-    np.testing.assert_allclose(res.D_blocks_cm2_s, [block_D(b) for b in blocks], rtol=1e-9)
-    d_coll = [n_li * block_D(b.mean(axis=1)) for b in blocks]
-    assert res.D_collective_cm2_s == pytest.approx(np.mean(d_coll), rel=1e-9)
     full = msd_direct(dc)
-    i_end = round(res.t_end_fs / dt)
-    assert res.msd_end_A2 == pytest.approx(full[i_end], rel=1e-9)
+    assert res.D_msd_cm2_s == pytest.approx(np.polyfit(lags * dt, full[lags], 1)[0] * to_D)
+    com = msd_direct(dc.mean(axis=1))
+    assert res.D_collective_cm2_s == pytest.approx(
+        n_li * np.polyfit(lags * dt, com[lags], 1)[0] * to_D, rel=1e-9
+    )
+    assert res.msd_end_A2 == pytest.approx(full[lags[-1]], rel=1e-9)
     np.testing.assert_allclose(
         res.msd_A2, full[np.round(np.array(res.msd_t_fs) / dt).astype(int)], rtol=1e-9, atol=1e-12
     )
@@ -144,8 +140,8 @@ def test_pure_lithium_uses_system_com_and_has_no_collective_D():
 
 def test_collective_D_equals_tracer_for_independent_walkers():
     pos, t, numbers = random_walk(1e-5, n_frames=6000, n_li=32, seed=6)
-    res = analyze_diffusion(pos, t, numbers, 1000.0, 600.0, n_blocks=10)
-    # uncorrelated ions: Haven ratio 1 (collective D is noisy: one COM per block)
+    res = analyze_diffusion(pos, t, numbers, 1000.0, 600.0)
+    # uncorrelated ions: Haven ratio 1 (collective D is noisy: one centre of mass)
     assert abs(res.D_collective_cm2_s - 1e-5) < 3 * res.D_collective_sigma_cm2_s
     assert res.sigma_collective_S_cm == pytest.approx(
         nernst_einstein_S_cm(res.D_collective_cm2_s, 32, 1000.0, 600.0)
@@ -173,13 +169,20 @@ def test_pure_vibration_is_not_converged():
     res = analyze_diffusion(pos, np.arange(n) * DT_FS, numbers, 1000.0, 300.0)
     assert res.n_hops == 0
     assert not res.converged
-    assert "moved > 2.0 Å" in res.reason and "plateau" in res.reason
+    assert "moved > 2.0 Å" in res.reason and "diffusive" in res.reason
+    # the cage: 2·3·σ², σ² of the Li plus that of the 4-atom host centre the drift removes
+    assert res.msd_plateau_A2 == pytest.approx(6 * 0.15**2 * (1 + 1 / 4), rel=0.05)
 
 
 def test_user_window_recorded_and_validated():
     pos, t, numbers = random_walk(1e-5, seed=9)
     res = analyze_diffusion(pos, t, numbers, 1000.0, 600.0, window=(2000.0, 10000.0))
     assert (res.t_start_fs, res.t_end_fs, res.window_source) == (2000.0, 10000.0, "user")
+    for bad in ({"hop_distance_A": -1.0}, {"alpha_tolerance": float("nan")}):
+        with pytest.raises(InputError, match="positive"):
+            analyze_diffusion(pos, t, numbers, 1000.0, 600.0, **bad)
+    with pytest.raises(InputError, match="NaN"):
+        analyze_diffusion(np.where(pos > 5, np.nan, pos), t, numbers, 1000.0, 600.0)
     with pytest.raises(InputError, match="window"):
         analyze_diffusion(pos, t, numbers, 1000.0, 600.0, window=(5000.0, 1e6))
     with pytest.raises(InputError, match="no Li atoms"):
@@ -196,11 +199,14 @@ def test_boolean_species_mask_equals_numbers():
     assert b.D_cm2_s == pytest.approx(a.D_cm2_s, rel=1e-10)
 
 
-def test_kinisi_method_agrees_with_blocks():
+def test_kinisi_method_agrees_with_default():
     pos, t, numbers = random_walk(1e-5, n_frames=1500, n_li=32, seed=11)
     blocks = analyze_diffusion(pos, t, numbers, 1000.0, 600.0)
     kin = analyze_diffusion(pos, t, numbers, np.eye(3) * 10.0, 600.0, method="kinisi")
-    assert kin.method == "kinisi" and kin.n_blocks is None
+    assert kin.method == "kinisi" and kin.D_source == "kinisi"
+    assert (kin.t_start_fs, kin.t_end_fs) == (blocks.t_start_fs, blocks.t_end_fs)
+    # the Haven ratio divides like by like: the same MSD estimator and window in both
+    assert kin.haven_ratio == pytest.approx(blocks.haven_ratio, rel=1e-12)
     lo, hi = kin.D_ci95_cm2_s
     assert lo < kin.D_cm2_s < hi
     assert lo < 1e-5 < hi
@@ -224,4 +230,4 @@ def test_agrees_with_pymatgen_diffusion_analyzer():
     # D: pymatgen fits 1 ps..end with 1/t weights; same window here (unweighted), within our σ
     ours = analyze_diffusion(pos, t, numbers, 1000.0, 600.0, window=(1000.0, t[-1]))
     assert abs(ours.D_cm2_s - pmg.diffusivity) < 2 * ours.D_sigma_cm2_s
-    assert abs(ours.D_full_run_cm2_s / pmg.diffusivity - 1) < 0.05
+    assert abs(ours.D_cm2_s / pmg.diffusivity - 1) < 0.05
