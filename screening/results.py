@@ -117,6 +117,10 @@ class TransportPoint(BaseModel):
     temperature_K: float
     D_cm2_s: float | None = None
     D_sigma_cm2_s: float | None = None
+    D_source: str | None = Field(
+        default=None, description="msd | kinisi | hops (screening.diffusion.DiffusionResult)"
+    )
+    fit_window_ps: tuple[float, float] | None = None
     sigma_S_cm: float | None = None
     sigma_sigma_S_cm: float | None = None
     converged: bool | None = None

@@ -42,6 +42,7 @@ from screening.thermo import (
     plot_convex_hull,
     plot_voltage_profile,
 )
+from screening.units import FS_TO_PS
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +137,8 @@ def analyse_md(md_result: Any, *, plot_dir: Path) -> tuple[TransportPoint, Diffu
         temperature_K=res.temperature_K,
         D_cm2_s=res.D_cm2_s,
         D_sigma_cm2_s=res.D_sigma_cm2_s,
+        D_source=res.D_source,
+        fit_window_ps=(res.t_start_fs * FS_TO_PS, res.t_end_fs * FS_TO_PS),
         sigma_S_cm=res.sigma_S_cm,
         sigma_sigma_S_cm=res.sigma_sigma_S_cm,
         converged=res.converged,
@@ -144,7 +147,7 @@ def analyse_md(md_result: Any, *, plot_dir: Path) -> tuple[TransportPoint, Diffu
         trajectory_path=md_result.trajectory_path,
         trajectory_sha256=md_result.sha256,
         msd_plot_path=str(msd_png),
-        note=None if res.converged else res.reason,
+        note=res.reason if not res.converged or res.D_source == "hops" else None,
     ), res
 
 

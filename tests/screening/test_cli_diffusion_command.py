@@ -100,7 +100,11 @@ def test_table_output_and_user_window(trajectories):
 
 def test_xdatcar_without_temperature_is_an_input_error(tmp_path):
     path = tmp_path / "XDATCAR"
-    path.write_text("not parsed\n")
+    # a VASP header only: the temperature is asked for before the frames are parsed
+    path.write_text(
+        "Li2\n1.0\n4 0 0\n0 4 0\n0 0 4\nLi\n2\nDirect configuration=     1\n"
+        "0 0 0\n0.5 0.5 0.5\n"
+    )
     result = CliRunner().invoke(app, ["diffusion", str(path), "--timestep", "2", "--stride", "5"])
     assert isinstance(result.exception, InputError)
     assert "--temperature" in str(result.exception)

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from ase import Atoms
 
-from screening.diffusion import analyze_diffusion, analyze_file, load_vasp_trajectory
+from screening.diffusion import analyze_diffusion, analyze_file
 from screening.errors import InputError
+from screening.trajectory_files import load_vasp_trajectory
 from screening.units import A2_PER_FS_TO_CM2_PER_S
 
 BOX = 8.0
@@ -66,3 +67,46 @@ def test_xdatcar_needs_timestep_and_temperature(xdatcar):
         load_vasp_trajectory(path)
     with pytest.raises(InputError, match="temperature"):  # refused before parsing the file
         analyze_file(path, timestep_fs=5.0, stride=1)
+
+
+def test_format_told_by_content_under_any_name_and_gzipped(xdatcar, tmp_path):
+    """An XDATCAR called run.dat, and the same gzipped as traj (no extension), read the same."""
+    import gzip
+    import shutil
+
+    from screening.trajectory_files import detect_format
+
+    path, _, dt = xdatcar
+    plain = tmp_path / "run.dat"
+    shutil.copyfile(path, plain)
+    packed = tmp_path / "traj"
+    with open(path, "rb") as src, gzip.open(packed, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    assert detect_format(plain) == ("xdatcar", False)
+    assert detect_format(packed) == ("xdatcar", True)
+    ref = load_vasp_trajectory(path, timestep_fs=dt, stride=1)
+    for other in (plain, packed):
+        got = load_vasp_trajectory(other, timestep_fs=dt, stride=1)
+        np.testing.assert_allclose(got.positions, ref.positions)
+    # a vasprun by its XML root, whatever its name; the XDATCAR message names what is missing
+    xml = tmp_path / "md_output.txt"
+    xml.write_text('<?xml version="1.0" encoding="ISO-8859-1"?>\n<modeling>\n</modeling>\n')
+    assert detect_format(xml) == ("vasprun", False)
+    with pytest.raises(InputError, match="XDATCAR does not record the temperature"):
+        analyze_file(plain, timestep_fs=dt, stride=1)
+
+
+def test_unreadable_files_get_one_clear_error(xdatcar, tmp_path):
+    path, _, dt = xdatcar
+    junk = tmp_path / "notes.txt"
+    junk.write_text("hello\n")
+    with pytest.raises(InputError, match="not a trajectory format") as err:
+        analyze_file(junk, temperature_K=600.0)
+    assert "XDATCAR" in str(err.value) and "vasprun" in str(err.value)
+    lines = path.read_text().splitlines()
+    truncated = tmp_path / "XDATCAR_cut"
+    truncated.write_text("\n".join(lines[: len(lines) // 2 - 3]) + "\n0.1 0.2\n")
+    with pytest.raises(InputError, match=r"truncated or corrupt|frame"):
+        analyze_file(truncated, timestep_fs=dt, stride=1, temperature_K=600.0)
+    with pytest.raises(InputError, match="not found"):
+        analyze_file(tmp_path / "missing", temperature_K=600.0)
