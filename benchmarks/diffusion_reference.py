@@ -3,8 +3,9 @@ and the previous ilscreen default (mean of 5 short-block fits, each over 15–60
 
 Every method reads the same file through :func:`screening.trajectory_files.load_trajectory_file`
 (unwrapped positions). pymatgen: ``DiffusionAnalyzer`` with its defaults (``smoothed="max"``, its
-own fit window, its own drift removal). kinisi: ``DiffusionAnalyzer.from_ase`` with its default lag
-grid, its Bayesian regression started at ilscreen's window start (kinisi needs the start of the
+own fit window, its own drift removal). kinisi: ``DiffusionAnalyzer.from_ase`` on 150 lags evenly
+spaced over the whole run (its default, every lag, makes the likelihood O(n_frames²) per sample),
+its Bayesian regression started at ilscreen's window start (kinisi needs the start of the
 diffusive regime from the user), tracer D = posterior mean ± std.
 
     OMP_NUM_THREADS=1 python benchmarks/diffusion_reference.py RUN.h5 [XDATCAR --timestep 2
@@ -69,11 +70,13 @@ def kinisi_D(pos, numbers, cell, dt_fs, start_fs) -> tuple[float, float]:
     from kinisi.analyze import DiffusionAnalyzer
 
     images = [Atoms(numbers=numbers, positions=p, cell=cell, pbc=True) for p in pos]
+    lags = np.unique(np.linspace(1, len(pos) - 1, 150).round().astype(int))
     da = DiffusionAnalyzer.from_ase(
         images,
         specie="Li",
         time_step=sc.scalar(dt_fs, unit="fs"),
         step_skip=sc.scalar(1, unit=sc.units.dimensionless),
+        dt=sc.array(dims=["time interval"], values=lags * dt_fs, unit="fs"),
         progress=False,
     )
     da.diffusion(
