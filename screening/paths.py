@@ -71,3 +71,16 @@ def id_path(root: str | Path, identifier: str, *suffix: str, field: str = "id") 
 def id_slug(identifier: str, *, field: str = "id") -> str:
     """One flat file-name component: ``Li-Sb/Li3Sb/1x1x1/vac1/seed0`` → ``Li-Sb_Li3Sb_1x1x1_…``."""
     return "_".join(id_parts(identifier, field=field))
+
+
+def output_folder(path: str | Path, *, field: str) -> Path:
+    """An output folder given by the user: refused when something that is not a folder is there."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise InputError(
+            "exists and is not a folder",
+            file=folder,
+            field=field,
+            allowed="a folder (made if missing)",
+        )
+    return folder

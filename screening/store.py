@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from screening.ab_initio import ValidationResult
-from screening.errors import InputError
+from screening.errors import InputError, located
 from screening.paths import DEFAULT_STORE
 from screening.results import CandidateResult, SystemResult
 
@@ -190,8 +190,9 @@ class ResultsStore:
         if kind == "monty":
             if "path" not in cfg:
                 raise InputError("monty store needs 'path'", file=path, field="path")
-            p = Path(cfg["path"]).expanduser()
-            return cls._monty(p if p.is_absolute() else path.parent / p, create=create)
+            p = Path(str(cfg["path"])).expanduser()
+            with located(path, "path"):
+                return cls._monty(p if p.is_absolute() else path.parent / p, create=create)
         if kind == "mongo":
             if "uri" in cfg:
                 from maggma.stores import MongoStore

@@ -15,6 +15,7 @@ import typer
 from screening.cli.app import TrustModelOpt, app, console
 from screening.errors import InputError, short_repr
 from screening.limits import MAX_TEMPERATURE_K
+from screening.paths import output_folder
 
 
 def parse_temperatures(text: str) -> list[float]:
@@ -118,6 +119,7 @@ def md_command(
     dev = device or campaign.engine.device
     check_device(dev, field="--device" if device else "engine.device")
     dtype = campaign.engine.dtype
+    output_folder(out, field="--out")
     runs = [(cid, t) for cid in ids for t in temps]
     atoms = {cid: AseAtomsAdaptor.get_atoms(found[cid].structure) for cid in ids}
     paths = [trajectory_path(out, cid, t) for cid, t in runs]

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from screening.cli.app import app, console
-from screening.paths import DEFAULT_STORE
+from screening.paths import DEFAULT_STORE, output_folder
 
 StoreOpt = Annotated[
     str,
@@ -92,6 +92,7 @@ def report_cmd(
     from screening.report import report_from_store
     from screening.store import ResultsStore
 
+    output_folder(out, field="--out")
     with ResultsStore.open(store, create=False) as opened:  # a report never creates a store
         path = report_from_store(opened, out, system=system)
     console.print(f"report: {path}")

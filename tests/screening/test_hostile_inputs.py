@@ -249,6 +249,11 @@ CASES: dict[str, Case] = {
         files={"c.yaml": BASE},
         setup=_evil_in_root,
     ),
+    "md --out at a file": Case(
+        ["md", CANDIDATE, "--candidates", "c.yaml", "--out", "f.txt"],
+        ["f.txt", "field '--out'", "not a folder"],
+        files={"c.yaml": BASE, "f.txt": "x"},
+    ),
     # ---- candidates
     "candidates --write into a full folder": Case(
         ["candidates", "c.yaml", "--write", "full"],
@@ -305,6 +310,17 @@ CASES: dict[str, Case] = {
         ["query", "--store", "s.yaml"],
         ["duplicate key 'type' at line 2 (first at line 1)"],
         files={"s.yaml": "type: monty\ntype: mongo\n"},
+    ),
+    "report --out at a file": Case(
+        ["report", "--store", "runs/store", "--out", "f.txt"],
+        ["f.txt", "field '--out'", "not a folder"],
+        files={"f.txt": "x"},
+        setup=_store_dir,
+    ),
+    "store config, path a number": Case(
+        ["query", "--store", "s.yaml"],
+        ["s.yaml: field 'path': 123: store does not exist"],
+        files={"s.yaml": "type: monty\npath: 123\n"},
     ),
     "store config missing": Case(["query", "--store", "s.yaml"], ["s.yaml", "not found"]),
     # ---- potentials check
