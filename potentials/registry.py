@@ -277,11 +277,10 @@ def _load_mace_module(path: Path, device: str) -> Any:
     return module
 
 
-def _require_trusted(ps: PotentialSpec, path: Path | None = None) -> None:
+def _require_trusted(ps: PotentialSpec) -> None:
     """The one gate before a model file of ``ps`` is unpickled (CHGNet loads weights only)."""
-    path = path or ps.path
-    if path is not None and ps.kind != "chgnet":
-        require_trusted(path, kind=ps.kind, models_dir=MODELS_DIR)
+    if ps.path is not None and ps.kind != "chgnet":
+        require_trusted(ps.path, kind=ps.kind, models_dir=MODELS_DIR)
 
 
 def _model_facts(ps: PotentialSpec) -> tuple[list[str], str]:
@@ -512,7 +511,6 @@ def _build_calculator(ps: PotentialSpec, device: str, dtype: str) -> Any:
 
         path = ps.path if ps.kind == "mace" else _fetch_mace_mp(ps)
         assert path is not None
-        _require_trusted(ps, path)
         module = _load_mace_module(path, device)
         calc = MACECalculator(models=module, device=device, default_dtype=dtype)
     elif ps.kind == "sevennet":
@@ -545,7 +543,6 @@ def _build_torchsim(ps: PotentialSpec, device: str, dtype: str) -> Any:
 
         path = ps.path if ps.kind == "mace" else _fetch_mace_mp(ps)
         assert path is not None
-        _require_trusted(ps, path)
         module = _load_mace_module(path, device)
         model = MaceModel(module, device=torch_device, dtype=getattr(torch, dtype))
     else:
