@@ -248,6 +248,42 @@ def _diffusive_start(
     return None if bad[-1] == len(ts) - 1 else float(ts[bad[-1] + 1])
 
 
+def _choose_window(
+    window: tuple[float, float] | None,
+    alpha_t: np.ndarray,
+    alpha: np.ndarray,
+    duration: float,
+    dt_fs: float,
+    tol: float,
+) -> tuple[float, float, Literal["default", "user"], list[str]]:
+    """(t0, t1, source, problems): the user's window, validated, or the default one (module doc)."""
+    if window is not None:
+        t0, t1 = float(window[0]), float(window[1])
+        if not (0 <= t0 < t1 <= duration + 1e-6):
+            raise InputError(
+                f"window {t0 * FS_TO_PS:g}:{t1 * FS_TO_PS:g} ps must satisfy "
+                f"0 ≤ start < end ≤ {duration * FS_TO_PS:g} ps (trajectory length)",
+                field="window",
+            )
+        return t0, t1, "user", []
+    t1 = DEFAULT_END_FRACTION * duration
+    floor = DEFAULT_MIN_START_FS
+    if floor > t1 / 4:  # short run: keep a window of at least a factor 4 in lag
+        floor = max(5 * dt_fs, t1 / 4)
+    start = _diffusive_start(alpha_t, alpha, floor, t1, tol)
+    if start is not None and start <= t1 / 2:
+        return start, t1, "default", []
+    return (
+        floor,
+        t1,
+        "default",
+        [
+            f"the MSD does not reach the diffusive regime before {t1 * FS_TO_PS:.3g} ps "
+            f"(d log(MSD − cage)/d log t outside 1 ± {tol:g} into the last half of the window)"
+        ],
+    )
+
+
 def _segments(
     sig: np.ndarray, n_blocks: int, dt_fs: float, t0: float, t1: float
 ) -> tuple[list[float], float | None, str]:
@@ -401,35 +437,14 @@ def analyze_diffusion(
     lag_t = np.arange(n_frames) * dt_fs
 
     # --- the window: where the MSD has left its vibrational cage ---
-    problems: list[str] = []
     raw_t, raw_alpha = loglog_slope(msd, dt_fs, duration / 2)
     alpha_min, t_cage = _cage(raw_t, raw_alpha, 1 - alpha_tolerance)
     plateau = 0.0 if t_cage is None else float(msd[round(t_cage / dt_fs)])
     excess = np.where(lag_t > (t_cage or 0.0), msd - plateau, 0.0)
     alpha_t, alpha = loglog_slope(excess, dt_fs, duration / 2)
-    if window is None:
-        window_source: Literal["default", "user"] = "default"
-        t1 = DEFAULT_END_FRACTION * duration
-        floor = DEFAULT_MIN_START_FS
-        if floor > t1 / 4:  # short run: keep a window of at least a factor 4 in lag
-            floor = max(5 * dt_fs, t1 / 4)
-        t0 = _diffusive_start(alpha_t, alpha, floor, t1, alpha_tolerance)
-        if t0 is None or t0 > t1 / 2:
-            problems.append(
-                f"the MSD does not reach the diffusive regime before {t1 * FS_TO_PS:.3g} ps "
-                f"(d log(MSD − cage)/d log t outside 1 ± {alpha_tolerance:g} into the last half "
-                "of the window)"
-            )
-            t0 = floor
-    else:
-        t0, t1 = float(window[0]), float(window[1])
-        window_source = "user"
-        if not (0 <= t0 < t1 <= duration + 1e-6):
-            raise InputError(
-                f"window {t0 * FS_TO_PS:g}:{t1 * FS_TO_PS:g} ps must satisfy "
-                f"0 ≤ start < end ≤ {duration * FS_TO_PS:g} ps (trajectory length)",
-                field="window",
-            )
+    t0, t1, window_source, problems = _choose_window(
+        window, alpha_t, alpha, duration, dt_fs, alpha_tolerance
+    )
     lags = fit_lags(n_frames, dt_fs, t0, t1)
     variance = SquaredDisplacementVariance(sig, int(lags[0]), int(lags[-1])) if len(lags) else None
     fit = fit_msd_slope(msd, sig, dt_fs, t0, t1, variance=variance)
