@@ -48,6 +48,8 @@ from screening.hashing import settings_hash
 from screening.trajectory import TrajectoryWriter, read_trajectory
 from screening.units import FS_TO_PS, KB_EV
 from workflows.md import (
+    CHECKPOINT_EVERY_S,
+    CheckpointClock,
     MDResult,
     StepProgress,
     finished_result,
@@ -183,6 +185,7 @@ def run_nvt_batched(
     seed: int = 0,
     checkpoint_path: str | Path | None = None,
     checkpoint_every_steps: int = 1000,
+    checkpoint_every_s: float = CHECKPOINT_EVERY_S,
     guards: StabilityGuards | None = None,
     progress: bool = False,
     candidate_ids: Sequence[str] | None = None,
@@ -220,6 +223,7 @@ def run_nvt_batched(
         thermostat=thermostat,
         thermostat_timescale_fs=thermostat_timescale_fs,
         checkpoint_every_steps=checkpoint_every_steps,
+        checkpoint_every_s=checkpoint_every_s,
         seed=seed,
         potential=potential,
         guards=guards,
@@ -503,6 +507,7 @@ def run_nvt_batched(
             return st
 
         t0 = time.perf_counter()
+        clock = CheckpointClock(checkpoint_every_steps, checkpoint_every_s)
         try:
             if resumed_from is None and is_frame(step):
                 record()
@@ -572,7 +577,7 @@ def run_nvt_batched(
                                 flagged[i] = r
                         if flagged:
                             drop(flagged)
-                    if active and (step % checkpoint_every_steps == 0 or step == total_steps):
+                    if active and clock.due(step, total_steps):
                         checkpoint()
                     if _step_hook is not None:
                         _step_hook(step)

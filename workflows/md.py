@@ -110,6 +110,27 @@ def load_checkpoint(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     return arrays, meta
 
 
+#: wall-time checkpoint interval: a slow run (big cell, busy CPU) loses at most this much work
+CHECKPOINT_EVERY_S = 600.0
+
+
+class CheckpointClock:
+    """Checkpoint every ``every_steps`` steps or ``every_s`` s of wall time, whichever is first."""
+
+    def __init__(self, every_steps: int, every_s: float) -> None:
+        self.every_steps = every_steps
+        self.every_s = every_s
+        self.last = time.perf_counter()
+
+    def due(self, step: int, total_steps: int) -> bool:
+        """True when a checkpoint is due after ``step`` (then the wall clock restarts)."""
+        now = time.perf_counter()
+        if step % self.every_steps == 0 or step == total_steps or now - self.last >= self.every_s:
+            self.last = now
+            return True
+        return False
+
+
 def md_protocol(
     *,
     temperatures_K: Sequence[float],
@@ -120,6 +141,7 @@ def md_protocol(
     thermostat: str,
     thermostat_timescale_fs: float,
     checkpoint_every_steps: int,
+    checkpoint_every_s: float,
     seed: int,
     potential: str,
     guards: StabilityGuards | None,
@@ -148,6 +170,7 @@ def md_protocol(
         (stride >= 1, "stride", "must be >= 1"),
         (thermostat_timescale_fs > 0, "thermostat_timescale_fs", "must be > 0 fs"),
         (checkpoint_every_steps >= 1, "checkpoint_every_steps", "must be >= 1"),
+        (checkpoint_every_s > 0, "checkpoint_every_s", "must be > 0 s"),
     ]
     for ok, name, why in checks:
         if not ok:
@@ -322,6 +345,7 @@ def run_nvt(
     seed: int = 0,
     checkpoint_path: str | Path | None = None,
     checkpoint_every_steps: int = 1000,
+    checkpoint_every_s: float = CHECKPOINT_EVERY_S,
     guards: StabilityGuards | None = None,
     progress: bool = False,
     candidate_id: str = "",
@@ -346,6 +370,7 @@ def run_nvt(
         thermostat=thermostat,
         thermostat_timescale_fs=thermostat_timescale_fs,
         checkpoint_every_steps=checkpoint_every_steps,
+        checkpoint_every_s=checkpoint_every_s,
         seed=seed,
         potential=potential,
         guards=guards,
@@ -514,6 +539,7 @@ def run_nvt(
     reason: str | None = None
     start_step = step
     t0 = time.perf_counter()
+    clock = CheckpointClock(checkpoint_every_steps, checkpoint_every_s)
     try:
         if resumed_from is None and is_frame(step):
             record()
@@ -548,7 +574,7 @@ def run_nvt(
                 if reason is not None:
                     logger.warning("%s: unstable at step %d: %s", traj_path, step, reason)
                     break
-                if step % checkpoint_every_steps == 0 or step == total_steps:
+                if clock.due(step, total_steps):
                     checkpoint()
                 if _step_hook is not None:
                     _step_hook(step)

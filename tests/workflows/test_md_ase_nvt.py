@@ -153,6 +153,25 @@ def test_kill_and_resume_is_bit_identical(tmp_path, thermostat):
     assert not default_checkpoint_path(tmp_path / "resumed.h5").exists()
 
 
+def test_checkpoint_by_wall_time_between_step_checkpoints(tmp_path):
+    """A run slower than its step interval still checkpoints (here: after every step) and resumes
+    bit-identically from there."""
+    ref = read_trajectory(_run(tmp_path, "ref.h5").trajectory_path)
+
+    def crash(step: int) -> None:
+        if step == 47:
+            raise MDInterrupted("simulated crash")
+
+    slow = dict(checkpoint_every_steps=10**6, checkpoint_every_s=1e-9)
+    with pytest.raises(MDInterrupted):
+        _run(tmp_path, "resumed.h5", _step_hook=crash, **slow)
+    res = _run(tmp_path, "resumed.h5", **slow)
+    assert res.resumed_from_step == 47  # not 0: the wall clock forced checkpoints
+    assert np.array_equal(read_trajectory(res.trajectory_path).positions, ref.positions)
+    with pytest.raises(InputError, match="checkpoint_every_s"):
+        _run(tmp_path, "bad.h5", checkpoint_every_s=0.0)
+
+
 def test_sigkill_subprocess_then_resume(tmp_path):
     """A real SIGKILL mid-run (no Python clean-up) still resumes to the uninterrupted result."""
     script = textwrap.dedent(

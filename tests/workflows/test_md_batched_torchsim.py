@@ -196,6 +196,24 @@ def test_batched_kill_and_resume_is_bit_identical(tmp_path, lj_model, thermostat
         _batch(tmp_path, lj_model, tag="mis", seed=6)
 
 
+def test_batched_checkpoint_by_wall_time(tmp_path, lj_model):
+    """Far from a step checkpoint, the wall clock still checkpoints; the resume is bit-identical."""
+    ref = _batch(tmp_path, lj_model, tag="ref", thermostat="langevin")
+
+    def crash(step: int) -> None:
+        if step == 37:
+            raise MDInterrupted
+
+    slow = dict(thermostat="langevin", checkpoint_every_steps=10**6, checkpoint_every_s=1e-9)
+    with pytest.raises(MDInterrupted):
+        _batch(tmp_path, lj_model, tag="res", _step_hook=crash, **slow)
+    resumed = _batch(tmp_path, lj_model, tag="res", **slow)
+    for a, b in zip(ref, resumed, strict=True):
+        assert b.resumed_from_step == 37
+        pa, pb = (read_trajectory(r.trajectory_path).positions for r in (a, b))
+        assert np.array_equal(pa, pb)
+
+
 def test_unstable_system_is_dropped_others_continue(tmp_path, lj_model):
     good, bad = argon(2), argon(2)
     bad.positions[1] = bad.positions[0] + [0.0, 0.0, 1.2]  # overlapping pair: huge repulsion
