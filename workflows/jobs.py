@@ -130,7 +130,16 @@ def analyse_md(md_result: Any, *, plot_dir: Path) -> tuple[TransportPoint, Diffu
             trajectory_sha256=md_result.sha256,
             note=reason,
         ), None
-    res = analyze_file(md_result.trajectory_path)
+    try:
+        res = analyze_file(md_result.trajectory_path)
+    except InputError as exc:  # e.g. a run too short for any fit window: a note, not a crash
+        return TransportPoint(
+            temperature_K=md_result.target_temperature_K,
+            converged=False,
+            trajectory_path=md_result.trajectory_path,
+            trajectory_sha256=md_result.sha256,
+            note=f"no diffusion analysis: {exc.reason}",
+        ), None
     plot_dir.mkdir(parents=True, exist_ok=True)
     msd_png = plot_msd([res], plot_dir / f"msd_{md_result.target_temperature_K:.0f}K.png")
     return TransportPoint(
