@@ -8,6 +8,7 @@ far too small. :func:`fit_msd_slope` therefore propagates the MSD covariance mod
 var⟨Δr²⟩(t_i) = var(Δr²)/n_i with n_i = N_particles·T/t_i independent observations, and
 cov(t_i, t_j) = var(t_i)·n_i/n_j for t_i ≤ t_j — through an ordinary least-squares slope, which
 keeps the point estimate the classic all-origin MSD fit (what pymatgen-analysis-diffusion reports).
+Where the model matrix is not positive semi-definite it is projected onto the nearest one that is.
 Conventions: positions are UNWRAPPED Cartesian Å, time in fs.
 """
 
@@ -221,6 +222,10 @@ def fit_msd_slope(
     lo = np.minimum.outer(np.arange(len(lags)), np.arange(len(lags)))
     hi = np.maximum.outer(np.arange(len(lags)), np.arange(len(lags)))
     cov = var_mean[lo] * n_obs[lo] / n_obs[hi]
+    # the model is not positive semi-definite where var(Δr²) barely grows with the lag (a caged,
+    # vibration-dominated MSD): clip negative eigenvalues, as kinisi reconditions it too
+    vals, vecs = np.linalg.eigh(cov)
+    cov = (vecs * np.clip(vals, 0.0, None)) @ vecs.T
     tc = t - t.mean()
     w = tc / (tc @ tc)  # OLS slope = w·y
     slope = float(w @ y)

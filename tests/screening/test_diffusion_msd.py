@@ -170,6 +170,8 @@ def test_pure_vibration_is_not_converged():
     assert res.n_hops == 0
     assert not res.converged
     assert "moved > 2.0 Å" in res.reason and "diffusive" in res.reason
+    # a caged MSD's covariance model is not positive definite: σ must still be real and large
+    assert res.D_sigma_cm2_s > 0.3 * abs(res.D_cm2_s)
     # the cage: 2·3·σ², σ² of the Li plus that of the 4-atom host centre the drift removes
     assert res.msd_plateau_A2 == pytest.approx(6 * 0.15**2 * (1 + 1 / 4), rel=0.05)
 
