@@ -70,9 +70,7 @@ def _smooth(frac: np.ndarray, n: int) -> np.ndarray:
     """Running mean over ``n`` frames along axis 0 (edges: shorter windows)."""
     if n <= 1:
         return frac
-    kernel = np.ones(n) / n
-    num = ndimage.convolve1d(frac, kernel, axis=0, mode="nearest")
-    return num
+    return ndimage.convolve1d(frac, np.ones(n) / n, axis=0, mode="nearest")
 
 
 def find_sites(frac: np.ndarray, lattice: np.ndarray) -> np.ndarray:
@@ -89,7 +87,7 @@ def find_sites(frac: np.ndarray, lattice: np.ndarray) -> np.ndarray:
     peaks = (dens == ndimage.maximum_filter(dens, size=size, mode="wrap")) & (dens > 0)
     idx = np.argwhere(peaks)
     weight = dens[peaks]
-    # a site must hold an atom for MIN_RESIDENCE_FS: keep peaks with enough density
+    # peaks below 1e-3 of the densest site are a transit's trace, not a residence
     keep = weight >= weight.max() * 1e-3
     return (idx[keep] + 0.5) / np.array(shape)
 
