@@ -44,7 +44,7 @@ def test_flow_relaxes_one_solute_cell_per_system(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def solution_energies() -> dict[str, float]:
+def solution_energies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, float]:
     """Relax every phase of Li–Mg and Li–Sb plus one M in a 54-site bcc Li cell (shipped model)."""
     lib = load_phase_library()
     relax = mlip_relax_maker(SPEC, dtype="float32", fmax=0.05, steps=200)
@@ -60,7 +60,8 @@ def solution_energies() -> dict[str, float]:
                              engine="mlip", potential=SPEC)  # fmt: skip
             jobs += [r, e]
             energies.append(e.output)
-        thermo = system_thermo(energies, plot_dir="plots", provenance=prov)
+        plots = str(tmp_path_factory.mktemp("plots"))
+        thermo = system_thermo(energies, plot_dir=plots, provenance=prov)
         solute = relax.make(solute_supercell(li, host))
         sol = dissolution_energy(solute.output, thermo.output, li_phase="Li-bcc", fmax_eV_A=0.05)
         jobs += [thermo, solute, sol]
@@ -71,6 +72,7 @@ def solution_energies() -> dict[str, float]:
     responses = run_locally(
         Flow(jobs), store=JobStore(MemoryStore(), additional_stores={"data": MemoryStore()}),
         create_folders=False, ensure_success=True, log=False,
+        root_dir=str(tmp_path_factory.mktemp("jobs")),
     )  # fmt: skip
     return {s: responses[u][1].output for s, u in outputs.items()}
 
