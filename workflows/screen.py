@@ -104,6 +104,15 @@ def plan_screen(
     from workflows.flows import md_targets
 
     campaign = load_campaign(campaign_file)
+    if campaign.engine.engine != "mlip":  # never run another engine than the one asked for
+        raise InputError(
+            f"engine '{campaign.engine.engine}' is accepted by the schema but `ilscreen screen` "
+            "and `ilscreen submit` run only the MLIP engine so far (VASP inputs: `ilscreen vasp "
+            "inputs`; GPAW band gaps: `ilscreen dft gap`)",
+            file=campaign_file,
+            field="engine.engine",
+            allowed=["mlip"],
+        )
     trust_campaign(campaign)
     preset_name = preset or campaign.default_preset
     md = campaign.preset(preset_name).md
