@@ -8,8 +8,8 @@ fitted by least squares over ONE window in absolute time — the window the resu
 σ from kinisi's covariance model of correlated MSD points propagated through that fit
 (:func:`screening.msd.fit_msd_slope`). No block count enters D or σ. Why not the mean of short
 blocks (the old default): each block fits lags a block-count times shorter than the window, where
-the MSD still rises out of the vibrational cage and correlated back-hops steepen it, so D came out
-2–3× high on real trajectories.
+the MSD still rises out of the vibrational cage and correlated back-hops steepen it (13–14 % high
+on the shipped model's Li3Sb runs, BENCHMARKS.md; up to 2–3× on ab initio runs).
 
 The default window starts where the MSD has left the cage and is diffusive — the first lag from
 which the local exponent α = d log(MSD − c)/d log t stays within 1 ± ``alpha_tolerance`` (c: the
@@ -22,12 +22,11 @@ run, each at least 1.5× the window long, fitted over the same window) are a cro
 
 Vacancy-mediated transport (:mod:`screening.hops`): hop counting on the Li site lattice gives D
 with a computed correlation factor and a Poisson σ; it is reported beside the tracer D and becomes
-D where the tracer MSD is still caged (too few hops for the MSD, enough for the count).
+D where the tracer MSD fails its checks and the hop count resolves D.
 """
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Literal
 
@@ -54,8 +53,6 @@ from screening.units import (
     KB_J,
     PS_TO_FS,
 )
-
-log = logging.getLogger(__name__)
 
 #: dimensionality of the MSD (3-D diffusion: D = slope / 6)
 DIMENSIONS = 3
