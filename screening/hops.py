@@ -100,13 +100,10 @@ def analyze_hops(
     positions: np.ndarray,
     lattice: np.ndarray,
     dt_fs: float,
-    *,
-    n_sites_expected: int | None = None,
 ) -> HopAnalysis:
     """Hops of the atoms in ``positions`` (n_frames, n_atoms, 3; Cartesian Å, drift removed).
 
-    ``lattice``: the (fixed, NVT) cell, rows = lattice vectors. ``n_sites_expected`` (when the
-    caller knows the perfect-crystal site count) is checked against the sites found.
+    ``lattice``: the (fixed, NVT) cell, rows = lattice vectors.
     """
     n_frames, n_atoms, _ = positions.shape
     duration = (n_frames - 1) * dt_fs
@@ -135,12 +132,6 @@ def analyze_hops(
     if n_sites < n_atoms:
         return HopAnalysis(
             valid=False, reason=f"{n_sites} sites found for {n_atoms} atoms (no lattice)", **empty
-        )
-    if n_sites_expected is not None and n_sites != n_sites_expected:
-        return HopAnalysis(
-            valid=False,
-            reason=f"{n_sites} sites found, the crystal has {n_sites_expected}",
-            **empty,
         )
     d_site = np.linalg.norm(_min_image(sites[:, None] - sites[None], lattice), axis=-1)
     np.fill_diagonal(d_site, np.inf)
