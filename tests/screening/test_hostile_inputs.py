@@ -291,7 +291,7 @@ CASES: dict[str, Case] = {
     "store config, bad uri": Case(
         ["query", "--store", "s.yaml"],
         ["s.yaml", "InvalidURI"],
-        files={"s.yaml": "type: mongo\nuri: http://example\n"},
+        files={"s.yaml": "type: mongo\nuri: http://127.0.0.1:1\n"},
     ),
     "store config, unknown type": Case(
         ["query", "--store", "s.yaml"],
