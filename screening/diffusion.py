@@ -43,6 +43,7 @@ from screening.msd import (
     fit_msd_slope,
     loglog_slope,
     msd_mean,
+    msd_sums,
 )
 from screening.trajectory_files import TrajectorySource, detect_format, load_trajectory_file
 from screening.units import (
@@ -285,8 +286,6 @@ def _segments(
     sig: np.ndarray, n_blocks: int, dt_fs: float, t0: float, t1: float
 ) -> tuple[list[float], float | None, str]:
     """Cross-check: D of M independent segments (each ≥ SEGMENT_FACTOR × t1), same window."""
-    from screening.msd import msd_sums
-
     n_sp, _, n_frames = sig.shape
     duration = (n_frames - 1) * dt_fs
     m = min(n_blocks, int(duration // (SEGMENT_FACTOR * t1)))

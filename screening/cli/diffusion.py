@@ -85,6 +85,7 @@ def diffusion_command(
     """Li diffusion coefficient, ionic conductivity and activation energy from MD trajectories."""
     from screening.arrhenius import DEFAULT_OPERATING_K, arrhenius_from_results
     from screening.diffusion import analyze_file, parse_window_ps
+    from screening.limits import MAX_TEMPERATURE_K
 
     temps = list(temperature or [])
     if len(temps) not in (0, 1, len(trajectories)):
@@ -94,9 +95,9 @@ def diffusion_command(
             allowed="one value, or one per trajectory",
         )
     win = parse_window_ps(window) if window else None
-    if any(not (t > 0 and t < 1e5) for t in operating or []):
+    if any(not 0 < t <= MAX_TEMPERATURE_K for t in operating or []):
         raise InputError(
-            f"operating temperatures must be in (0, 1e5) K, got {operating}",
+            f"operating temperatures must be in (0, {MAX_TEMPERATURE_K:g}] K, got {operating}",
             field="--operating-temperature",
         )
     if plot is not None and plot.exists() and not plot.is_dir():

@@ -99,10 +99,11 @@ def vacancy_walker(
     rng = np.random.default_rng(seed)
     n = n_cells
     grid = np.array([(i, j, k) for i in range(n) for j in range(n) for k in range(n)])
+    n_li = len(grid) - 1
     vac = 0
     occupant = np.arange(1, len(grid))  # occupant[atom] = wrapped site index
     upos = grid[occupant].astype(float)  # unwrapped lattice position of each atom
-    site_of = np.empty((n_frames, len(grid) - 1, 3))
+    site_of = np.empty((n_frames, n_li, 3))
     for f in range(n_frames):
         if f and rng.random() < rate_per_fs * dt_fs:
             d = _DIRECTIONS[rng.integers(0, 6)].astype(int)
@@ -113,10 +114,9 @@ def vacancy_walker(
             upos[atom] -= d  # the atom moves opposite to the vacancy
             vac = t_idx
         site_of[f] = upos
-    li = site_of * a_A + _cage(rng, (n_frames, len(grid) - 1, 3), dt_fs, 50.0, cage_A)
+    li = site_of * a_A + _cage(rng, (n_frames, n_li, 3), dt_fs, 50.0, cage_A)
     box = n * a_A
     pos = np.concatenate([li, _host(rng, n_frames, n_host, box, dt_fs)], axis=1)
-    numbers = np.array([3] * (len(grid) - 1) + [51] * n_host)
-    n_li = len(grid) - 1
+    numbers = np.array([3] * n_li + [51] * n_host)
     d_u = rate_per_fs * a_A**2 / (6 * n_li) * A2_PER_FS_TO_CM2_PER_S
     return pos, np.arange(n_frames) * dt_fs, numbers, np.eye(3) * box, d_u, n_li
