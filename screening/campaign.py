@@ -146,22 +146,51 @@ class RelaxSettings(_Strict):
     max_steps: int = Field(default=300, gt=0)
 
 
+class NEBSettings(_Strict):
+    """Climbing-image NEB of the distinct Li vacancy hops and their transition-state rates.
+
+    The attempt frequency is a stated default (10 THz, typical of Li optical phonons) with a
+    factor-of-3 uncertainty; ``barrier_sigma_eV`` is the barrier error carried into σ(D_TST)
+    (30 meV: the student-vs-teacher bound of the model-fidelity check).
+    """
+
+    enabled: bool = True
+    cutoff_A: float = Field(default=4.5, gt=0, le=8.0, description="longest Li–Li hop considered")
+    n_images: int = Field(default=5, ge=1, le=15)
+    fmax_eV_A: PositiveFloat = Field(default=0.05, description="band force criterion")
+    endpoint_fmax_eV_A: PositiveFloat = 0.02
+    max_steps: int = Field(default=300, gt=0, le=5000)
+    spring_eV_A2: PositiveFloat = 0.1
+    attempt_frequency_THz: float = Field(default=10.0, gt=0, le=100)
+    sigma_ln_attempt_frequency: float = Field(default=1.0986, ge=0, le=5)
+    barrier_sigma_eV: float = Field(default=0.03, ge=0, le=0.5)
+
+
 class Preset(_Strict):
     """A named protocol; fields left empty fall back to the campaign's values."""
 
     description: str = ""
     md: MDSettings = Field(default_factory=MDSettings)
     relax: RelaxSettings = Field(default_factory=RelaxSettings)
+    neb: NEBSettings = Field(default_factory=NEBSettings)
     temperatures: list[Kelvin] | None = Field(default=None, min_length=1)
     supercell: SupercellPolicy | None = None
     vacancies: list[VacancyConfig] | None = Field(default=None, min_length=1)
 
 
 class EngineSettings(_Strict):
-    """Which engine computes energies/forces, and where."""
+    """Which engine computes energies/forces, and where.
+
+    ``potential`` drives the MD; ``thermo_potential`` every relaxation behind the hull, voltages
+    and dissolution energies. They differ by default because the shipped student, 28x faster for
+    MD, misses its teacher's formation energies and Li bcc/fcc order beyond the fidelity bounds
+    (``ilscreen potentials fidelity``; README), while the teacher relaxes primitive cells in
+    seconds. ``null`` means: the MD potential for both.
+    """
 
     engine: EngineName = "mlip"
     potential: str = "mace:ilscreen-li-alloys"
+    thermo_potential: str | None = "sevennet:7net-0"
     device: Literal["cpu", "cuda"] = "cpu"
     dtype: Literal["float32", "float64"] = "float64"
     trusted_models: list[str] = Field(

@@ -48,6 +48,13 @@ def _mark(passed: bool | None) -> str:
     return {True: "pass", False: "fail", None: "n/a"}[passed]
 
 
+def _comparison(doc: CandidateResult, quantity: str, side: str) -> float | None:
+    """One side of an MD-vs-NEB-TST comparison, if it was made."""
+    comps = doc.neb.comparisons if doc.neb else []
+    c = next((c for c in comps if c.quantity == quantity), None)
+    return getattr(c, side) if c else None
+
+
 def flat_row(doc: CandidateResult) -> dict[str, Any]:
     """One flat row per candidate: the numbers shown in tables and written to CSV/JSON."""
     op = doc.operating_point()
@@ -76,6 +83,18 @@ def flat_row(doc: CandidateResult) -> dict[str, Any]:
             "D_op_sigma_cm2_s": op.D_sigma_cm2_s if op else None,
             "Ea_eV": arr.Ea_eV if arr else None,
             "Ea_sigma_eV": arr.Ea_sigma_eV if arr else None,
+            "transport_source": arr.source if arr else None,
+            "Ea_md_eV": _comparison(doc, "Ea_eV", "md"),
+            "Ea_neb_eV": doc.neb.Ea_eV if doc.neb else None,
+            "Ea_neb_sigma_eV": doc.neb.Ea_sigma_eV if doc.neb else None,
+            "percolation_barrier_eV": doc.neb.percolation_barrier_eV if doc.neb else None,
+            "percolation_dimensionality": doc.neb.percolation_dimensionality if doc.neb else None,
+            "neb_hop_barriers_eV": (
+                [round(h.forward_barrier_eV, 4) for h in doc.neb.neb.hops] if doc.neb else None
+            ),
+            "md_tst_disagree": (
+                [c.quantity for c in doc.neb.comparisons if not c.agree] if doc.neb else None
+            ),
             "electronic_class": el.electronic_class.value if el else "unknown",
             "electronic_source": el.source if el else "none",
             "sigma_ion_S_cm": si.S_cm if si else None,
@@ -178,7 +197,35 @@ def explain(doc: CandidateResult) -> list[str]:
             )
         note = f" — {c.note}" if c.note else ""
         lines.append(f"{CRITERION_COLUMNS[c.name]} {c.name}: {_mark(c.passed)}: {text}{note}")
+    lines += _transport_lines(doc)
     return lines
+
+
+def _transport_lines(doc: CandidateResult) -> list[str]:
+    """Where D(T_op) and Ea come from, and how MD and NEB-TST compare."""
+    arr, neb = doc.arrhenius, doc.neb
+    out = []
+    if arr is not None:
+        rule = (
+            "MD converged at >= 2 temperatures"
+            if arr.source == "MD"
+            else "MD converged at < 2 temperatures, so the NEB-TST hop network"
+        )
+        sigma = arr.Ea_sigma_eV or 0.0
+        out.append(f"transport: {arr.source}: Ea {arr.Ea_eV:.3f} ± {sigma:.3f} eV ({rule})")
+    if neb is not None:
+        hops = ", ".join(
+            f"{h.forward_barrier_eV:.2f}/{h.backward_barrier_eV:.2f}" for h in neb.neb.hops
+        )
+        out.append(
+            f"NEB ({neb.neb.potential}): hop barriers fwd/bwd {hops} eV; percolation "
+            f"{_g(neb.percolation_barrier_eV, '.3f')} eV ({neb.percolation_dimensionality}D); "
+            f"Ea(TST) {_g(neb.Ea_eV, '.3f')} eV"
+        )
+        for c in neb.comparisons:
+            verdict = "agree" if c.agree else "DISAGREE (beyond 2 combined σ)"
+            out.append(f"MD vs NEB-TST {c.quantity}: {c.md:.3g} vs {c.tst:.3g}: {verdict}")
+    return out
 
 
 def _conduction_cell(r: dict[str, Any]) -> str:
@@ -211,6 +258,11 @@ def transport_notes(docs: Sequence[CandidateResult]) -> list[str]:
     return lines
 
 
+def _source_mark(source: str | None) -> str:
+    """Which transport the row's D and Ea come from: MD or NEB-TST."""
+    return {"MD": " (MD)", "NEB-TST": " (NEB-TST)"}.get(source or "", "")
+
+
 def rich_table(docs: Sequence[CandidateResult], title: str = "ilscreen ranking"):
     """A rich Table of the ranking (imported lazily: rich is only needed for the CLI)."""
     from rich.table import Table
@@ -236,7 +288,7 @@ def rich_table(docs: Sequence[CandidateResult], title: str = "ilscreen ranking")
             _num(r["Ef_eV_atom"]),
             _num(r["voltage_V"]),
             _pm(r["D_op_cm2_s"], r["D_op_sigma_cm2_s"], ".1e"),
-            _pm(r["Ea_eV"], r["Ea_sigma_eV"], ".2f"),
+            _pm(r["Ea_eV"], r["Ea_sigma_eV"], ".2f") + _source_mark(r["transport_source"]),
             f"{r['electronic_class']} ({src_short})",
             _conduction_cell(r),
             _num(r["solution_energy_eV"], ".2f"),

@@ -201,6 +201,8 @@ def _candidate_section(d: CandidateResult) -> str:
         plots += _img(d.arrhenius.plot_path, f"{d.candidate_id} Arrhenius")
     for t in d.transport:
         plots += _img(t.msd_plot_path, f"{d.candidate_id} MSD {t.temperature_K:.0f} K")
+    for path in d.neb.plot_paths if d.neb else []:
+        plots += _img(path, f"{d.candidate_id} NEB {Path(path).stem}")
     flags = f"<p class='small'>flags: {_e('; '.join(d.flags))}</p>" if d.flags else ""
     why = "".join(f"<li>{_e(line)}</li>" for line in explain(d)[1:])
     return f"""
@@ -212,7 +214,31 @@ def _candidate_section(d: CandidateResult) -> str:
 {crit}</table>
 <table><tr><th>T (K)</th><th>D (cm²/s)</th><th>σ_D</th><th>σ_ion (S/cm)</th><th>converged</th>
 <th>hops</th><th>trajectory</th></tr>{tr}</table>
+{_neb_table(d)}
 {plots}"""
+
+
+def _neb_table(d: CandidateResult) -> str:
+    """The candidate's NEB hops and TST line, where the NEB ran."""
+    if d.neb is None:
+        return ""
+    rows = "".join(
+        f"<tr><td>{h.label}</td><td>{h.length_A:.2f}</td><td>{h.multiplicity}</td>"
+        f"<td>{h.forward_barrier_eV:.3f}</td><td>{h.backward_barrier_eV:.3f}</td>"
+        f"<td>{h.fmax_eV_A:.3f}</td><td>{_e(h.converged)}</td></tr>"
+        for h in d.neb.neb.hops
+    )
+    tst = ", ".join(
+        f"{p.temperature_K:.0f} K: {_fmt(p.D_cm2_s, '.2e')}" for p in d.neb.points
+    )
+    perc = d.neb.percolation_barrier_eV
+    return (
+        f"<p class='small'>NEB ({_e(d.neb.neb.potential)}): Ea(TST) {_fmt(d.neb.Ea_eV)} eV, "
+        f"percolation barrier {_fmt(perc)} eV ({d.neb.percolation_dimensionality}D); "
+        f"D_TST {_e(tst)}</p>"
+        "<table><tr><th>hop</th><th>length (Å)</th><th>×</th><th>forward (eV)</th>"
+        f"<th>backward (eV)</th><th>fmax (eV/Å)</th><th>converged</th></tr>{rows}</table>"
+    )
 
 
 def _provenance_section(docs: Sequence[CandidateResult | SystemResult]) -> str:

@@ -26,6 +26,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from screening.ab_initio import ValidationResult
+from screening.barriers import NEBTransport
 from screening.conduction import Conductivity, electronic_conductivity, ionic_record
 from screening.dissolution import SolutionEnergy
 from screening.electronic import ElectronicAssessment, ElectronicClass
@@ -143,8 +144,9 @@ class OperatingPoint(BaseModel):
 
 
 class ArrheniusSummary(BaseModel):
-    """Arrhenius fit D = D0·exp(−Ea/kBT) over the MD temperatures."""
+    """Arrhenius D = D0·exp(−Ea/kBT): fitted to converged MD, or from the NEB-TST hop network."""
 
+    source: Literal["MD", "NEB-TST"] = "MD"
     Ea_eV: float
     Ea_sigma_eV: float | None = None
     D0_cm2_s: float | None = None
@@ -178,6 +180,7 @@ class CandidateResult(BaseModel):
     thermo: ThermoSummary = Field(default_factory=ThermoSummary)
     transport: list[TransportPoint] = Field(default_factory=list)
     arrhenius: ArrheniusSummary | None = None
+    neb: NEBTransport | None = Field(None, description="NEB barriers and TST transport")
     T_op_K: float | None = Field(None, description="operating T used by the ranking")
     electronic: ElectronicAssessment | None = None
     sigma_ion: Conductivity | None = Field(None, description="σ_ion(T_op), set by the ranking")
@@ -235,7 +238,12 @@ class CandidateResult(BaseModel):
         return next((c for c in self.criteria if c.name == name), None)
 
     def transport_converged(self) -> bool | None:
-        """All MD temperatures converged (None when no transport data)."""
+        """Whether the transport the row reads converged (None when there is none).
+
+        MD rows: every MD temperature converged. NEB-TST rows: every KMC temperature converged.
+        """
+        if self.arrhenius is not None and self.arrhenius.source == "NEB-TST" and self.neb:
+            return all(p.converged for p in self.neb.points)
         flags = [t.converged for t in self.transport if t.converged is not None]
         return all(flags) if flags else None
 

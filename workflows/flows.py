@@ -1,4 +1,4 @@
-"""The screening Flow: relax → thermo per system; MD → transport; band gaps; rank → store.
+"""The screening Flow: relax → thermo per system; MD + NEB → transport; band gaps; rank → store.
 
 One :class:`ScreeningFlowMaker` builds one flat jobflow ``Flow`` for a whole campaign: a relax job
 per phase (the Li references once, shared by every system's hull), an energy + thermo chain per
@@ -16,9 +16,10 @@ from typing import Any
 
 from jobflow import Flow, Maker
 
-from screening.campaign import Campaign
+from screening.campaign import Campaign, NEBSettings
 from screening.candidates import Candidate
 from screening.dissolution import solute_supercell
+from screening.migration import supercell_matrix
 from screening.paths import id_path
 from screening.results import Provenance
 from workflows.dft_gpaw import too_large_for_gap
@@ -31,6 +32,7 @@ from workflows.jobs import (
     system_thermo,
 )
 from workflows.md_jobs import MLIPMDMaker
+from workflows.neb_jobs import NEBMaker, tst_transport
 from workflows.relax import mlip_relax_maker
 
 
@@ -52,6 +54,8 @@ class ScreeningFlowMaker(Maker):
     name: str = "ilscreen screen"
     preset: str | None = None
     potential: str = "mace:ilscreen-li-alloys"
+    #: relaxations, energies, hulls and dissolution (``engine.thermo_potential``); None: potential
+    thermo_potential: str | None = None
     device: str = "cpu"
     dtype: str = "float64"
     workdir: str = "ilscreen-runs"
@@ -60,6 +64,11 @@ class ScreeningFlowMaker(Maker):
     batched: bool = False
     provenance: Provenance | None = field(default=None)
     electronic: str = "literature"
+
+    @property
+    def thermo_spec(self) -> str:
+        """The potential of every relaxation (the thermo side of the screen)."""
+        return self.thermo_potential or self.potential
 
     def make(self, campaign: Campaign, candidates: list[Candidate]) -> Flow:
         """One sub-flow per system (relaxations, thermo), one MD job, transport, ranking."""
@@ -70,7 +79,7 @@ class ScreeningFlowMaker(Maker):
         temps = campaign.temperatures_for(self.preset)
         work = Path(self.workdir)
         relax_maker = mlip_relax_maker(
-            self.potential,
+            self.thermo_spec,
             device=self.device,
             dtype=self.dtype,
             fmax=preset.relax.fmax_eV_A,
@@ -128,6 +137,7 @@ class ScreeningFlowMaker(Maker):
         )
         md_job.name = f"nvt md ({len(pairs)} runs)"
         jobs.append(md_job)
+        nebs = self._nebs(targets, relaxed, preset.neb, temps, campaign, jobs)
         transports = []
         for i, cand in enumerate(targets):
             sl = slice(i * len(temps), (i + 1) * len(temps))
@@ -138,6 +148,7 @@ class ScreeningFlowMaker(Maker):
                 operating_K=list(campaign.operating_temperatures),
                 plot_dir=str(id_path(work / "plots", cand.id)),
                 provenance=prov,
+                neb=nebs.get(cand.id),
             )  # fmt: skip
             tr.name = f"transport {cand.id}"
             jobs.append(tr)
@@ -197,6 +208,47 @@ class ScreeningFlowMaker(Maker):
             out[system.name] = energy.output
         return out
 
+    def _nebs(
+        self,
+        targets: list[Candidate],
+        relaxed: dict[tuple[str, str], tuple[Candidate, Any]],
+        settings: NEBSettings,
+        temps: list[float],
+        campaign: Campaign,
+        jobs: list[Any],
+    ) -> dict[str, Any]:
+        """CI-NEB + TST per MD candidate with a vacancy, on its relaxed phase cell.
+
+        The NEB runs in the candidate's own supercell (the MD cell), with the MD potential, so
+        the two transport estimates describe the same cell; appends the jobs, returns
+        ``{candidate id: TST output reference}``.
+        """
+        if not settings.enabled:
+            return {}
+        maker = NEBMaker(
+            potential=self.potential, device=self.device, dtype=self.dtype, settings=settings
+        )
+        tst_temps = sorted({*temps, *campaign.operating_temperatures})
+        out: dict[str, Any] = {}
+        for cand in targets:
+            if cand.n_vacancies == 0 or (cand.system, cand.phase) not in relaxed:
+                continue
+            phase_cand, relax = relaxed[(cand.system, cand.phase)]
+            matrix = supercell_matrix(phase_cand.structure, cand.structure).tolist()
+            neb = maker.make(relax.output.structure, matrix, cand.id, cand.n_vacancies)
+            neb.name = f"neb {cand.id}"
+            tst = tst_transport(
+                neb.output,
+                relax.output.structure,
+                supercell_matrix=matrix,
+                temperatures_K=tst_temps,
+                settings=settings,
+            )
+            tst.name = f"tst {cand.id}"
+            jobs += [neb, tst]
+            out[cand.id] = tst.output
+        return out
+
     def _band_gaps(
         self,
         campaign: Campaign,
@@ -233,7 +285,7 @@ class ScreeningFlowMaker(Maker):
             phase=cand.phase,
             candidate_id=cand.id,
             engine="mlip",
-            potential=self.potential,
+            potential=self.thermo_spec,
         )
         energy.name = f"energy {cand.id} ({system})"
         return energy

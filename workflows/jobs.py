@@ -16,6 +16,8 @@ from pymatgen.core import Structure
 
 from screening.ab_initio import BandGapResult
 from screening.arrhenius import ArrheniusResult, arrhenius_from_results
+from screening.barrier_plots import plot_neb
+from screening.barriers import NEBTransport, compare_md_tst
 from screening.conduction import ionic_conductivity
 from screening.diffusion import DiffusionResult, analyze_file
 from screening.diffusion_plots import plot_arrhenius, plot_msd
@@ -196,6 +198,33 @@ def arrhenius_summary(
     ), None
 
 
+def tst_arrhenius(neb: NEBTransport, operating_K: Sequence[float]) -> ArrheniusSummary:
+    """The row's Arrhenius numbers from NEB-TST (used where MD gives no fit)."""
+    operating = []
+    for T in operating_K:
+        p = neb.at(T)
+        if p is None or p.D_cm2_s is None:
+            continue
+        sigma, sigma_err = (None, None)
+        if neb.n_li and neb.volume_A3:
+            sigma, sigma_err = ionic_conductivity(
+                p.D_cm2_s, p.D_sigma_cm2_s, n_li=neb.n_li, volume_A3=neb.volume_A3,
+                temperature_K=T,
+            )
+        operating.append(
+            OperatingPoint(temperature_K=T, D_cm2_s=p.D_cm2_s, D_sigma_cm2_s=p.D_sigma_cm2_s,
+                           sigma_S_cm=sigma, sigma_sigma_S_cm=sigma_err)
+        )
+    return ArrheniusSummary(
+        source="NEB-TST",
+        Ea_eV=float(neb.Ea_eV or 0.0),
+        Ea_sigma_eV=neb.Ea_sigma_eV,
+        D0_cm2_s=neb.D0_cm2_s,
+        temperatures_K=[p.temperature_K for p in neb.points],
+        operating=operating,
+    )
+
+
 @job
 def candidate_transport(
     md_results: Sequence[Any],
@@ -204,8 +233,13 @@ def candidate_transport(
     operating_K: Sequence[float],
     plot_dir: str,
     provenance: Provenance,
+    neb: NEBTransport | None = None,
 ) -> CandidateResult:
-    """Transport half of a candidate's result: D(T), σ(T), Arrhenius Ea and D(T_op)."""
+    """Transport half of a candidate's result: D(T), σ(T), Arrhenius Ea and D(T_op).
+
+    Ea and D(T_op) come from MD where it converged at >= 2 temperatures, otherwise from the
+    NEB-TST hop network (``neb``); where both exist they are compared.
+    """
     out = Path(plot_dir)
     points, results, notes = [], [], []
     for md in sorted(md_results, key=lambda m: m.target_temperature_K):
@@ -216,6 +250,21 @@ def candidate_transport(
         if point.note:
             notes.append(f"{point.temperature_K:.0f} K: {point.note}")
     arrhenius, why = arrhenius_summary(results, operating_K, out / "arrhenius.png")
+    if neb is not None:
+        md_Ea = (arrhenius.Ea_eV, arrhenius.Ea_sigma_eV) if arrhenius else None
+        md_points = [(r.temperature_K, r.D_cm2_s, r.D_sigma_cm2_s) for r in results if r.converged]
+        neb = neb.model_copy(update={"comparisons": compare_md_tst(neb, md_points, md_Ea)})
+        if arrhenius is None and neb.Ea_eV is not None:
+            arrhenius = tst_arrhenius(neb, operating_K)
+        notes += [
+            f"MD and NEB-TST disagree on {c.quantity}: {c.md:.3g} vs {c.tst:.3g}"
+            for c in neb.comparisons
+            if not c.agree
+        ]
+        if neb.note:
+            notes.append(f"NEB: {neb.note}")
+        plots = plot_neb(neb, results, out)
+        neb = neb.model_copy(update={"plot_paths": [str(p) for p in plots]})
     unstable = [p for p in points if p.note and p.note.startswith("MD unstable")]
     status, reason = "ok", None
     if unstable:
@@ -230,6 +279,7 @@ def candidate_transport(
         reason=reason,
         transport=points,
         arrhenius=arrhenius,
+        neb=neb,
         flags=flags,
         provenance=provenance,
     )
