@@ -1,8 +1,11 @@
 """Electronic class of a phase: metal | small-gap | insulator | unknown.
 
 Order of evidence: a computed band gap or DOS at the Fermi level (source ``"computed (<engine>)"``);
-otherwise the cited literature entry in ``screening/data/electronic.yaml`` (source
-``"literature: <citation>"``); otherwise ``unknown`` — never a guessed value.
+otherwise the entry in ``screening/data/electronic.yaml``: cited literature (source
+``"literature: <citation> (doi:…)"``) or a value precomputed by this project's own DFT engine and
+shipped with it, so that a machine without that engine still has it (source
+``"precomputed (<engine>): <how>"``, reproducible with the command it names); otherwise
+``unknown`` — never a guessed value.
 
 Classes (``max_small_gap_eV`` defaults to 0.5 eV, the ranking's "small gap" conductor threshold):
 
@@ -21,7 +24,7 @@ from importlib import resources
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from screening.errors import InputError
 
@@ -42,18 +45,42 @@ class ElectronicClass(StrEnum):
     UNKNOWN = "unknown"
 
 
-class LiteratureElectronic(BaseModel):
-    """One cited entry of ``electronic.yaml``."""
+class EntryKind(StrEnum):
+    """Where an ``electronic.yaml`` value comes from."""
 
+    LITERATURE = "literature"
+    PRECOMPUTED = "precomputed"
+
+
+class LiteratureElectronic(BaseModel):
+    """One entry of ``electronic.yaml``: cited literature or a shipped precomputed value."""
+
+    kind: EntryKind = EntryKind.LITERATURE
     electronic_class: ElectronicClass = Field(alias="class")
     band_gap_eV: float | None = None
     sigma_e_S_cm: float | None = Field(default=None, gt=0, description="measured σ_e (S/cm)")
     sigma_e_T_K: float | None = Field(default=None, gt=0, description="temperature of σ_e")
     citation: str
+    doi: str | None = Field(default=None, pattern=r"^10\.\d{4,9}/\S+$", description="bare DOI")
+    engine: str | None = Field(default=None, description="precomputed: engine and functional")
     basis: str | None = None
     note: str | None = None
 
     model_config = {"populate_by_name": True, "extra": "forbid"}
+
+    @model_validator(mode="after")
+    def _provenance(self) -> LiteratureElectronic:
+        if self.kind is EntryKind.PRECOMPUTED and not self.engine:
+            raise ValueError("a precomputed entry names its engine (e.g. 'GPAW, PBE')")
+        return self
+
+    @property
+    def source(self) -> str:
+        """The ``source`` string outputs carry for this entry."""
+        if self.kind is EntryKind.PRECOMPUTED:
+            return f"precomputed ({self.engine}): {self.citation}"
+        doi = f" (doi:{self.doi})" if self.doi else ""
+        return f"literature: {self.citation}{doi}"
 
 
 class ElectronicAssessment(BaseModel):
@@ -65,7 +92,10 @@ class ElectronicAssessment(BaseModel):
     dos_at_fermi: float | None = Field(default=None, description="states/eV/atom at E_F")
     sigma_e_S_cm: float | None = Field(default=None, description="cited measured σ_e (S/cm)")
     sigma_e_T_K: float | None = None
-    source: str = Field(description="'computed (<engine>)', 'literature: <citation>' or 'none'")
+    source: str = Field(
+        description="'computed (<engine>)', 'literature: <citation>', "
+        "'precomputed (<engine>): <how>' or 'none'"
+    )
     note: str | None = None
 
     @property
@@ -166,7 +196,7 @@ def assess_electronic(
             band_gap_eV=entry.band_gap_eV,
             sigma_e_S_cm=entry.sigma_e_S_cm,
             sigma_e_T_K=entry.sigma_e_T_K,
-            source=f"literature: {entry.citation}",
+            source=entry.source,
             note=_join(note, entry.note),
         )
     return ElectronicAssessment(

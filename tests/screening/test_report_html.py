@@ -58,7 +58,7 @@ def build_docs(tmp_path):
         arrhenius=ArrheniusSummary(Ea_eV=0.25, Ea_sigma_eV=0.03, D0_cm2_s=1e-3, plot_path=arr,
                                    operating=[OperatingPoint(temperature_K=298.15, D_cm2_s=1e-9,
                                                              D_sigma_cm2_s=4e-10)]),
-        electronic=assess_electronic("Li3Sb"), provenance=prov,
+        electronic=assess_electronic("Li3Sb", literature={}), provenance=prov,  # no gap: unknown
     )  # fmt: skip
     failed = CandidateResult(
         candidate_id="Li-Sb/Li2Sb/2x2x2/vac1/seed0", system="Li-Sb", phase="Li2Sb",
@@ -88,7 +88,7 @@ def test_report_content(tmp_path):
     # hull + voltage + σ_e-vs-σ_ion map (drawn here) + Arrhenius + MSD (from the documents)
     assert text.count("data:image/png;base64,") == 5
     assert (tmp_path / "out" / "plots" / "conduction_map.png").is_file()
-    # Li3Sb has no band gap here: left off the map with the reason, and explained per criterion
+    # Li3Sb has no band gap here (empty table): left off the map with the reason, explained
     assert "not on the map:" in text and "σ_e unknown" in text
     assert "C3 mixed_conduction: n/a" in text and "Ef_ok formation_energy:" in text
     assert (tmp_path / "out" / "plots" / "Li-Sb_mlip_hull.png").is_file()

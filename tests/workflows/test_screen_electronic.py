@@ -123,9 +123,12 @@ def test_flow_gives_small_phases_a_gap_job_on_their_relaxed_cell(tmp_path: Path)
 
 def test_fallback_note_says_why_nothing_was_computed() -> None:
     why = "primitive cell 38 atoms > electronic.max_atoms 8"
-    unknown = assess_electronic("Li15Si4", formula="Li15Si4", note=why)
+    unknown = assess_electronic("Li13Si4", formula="Li13Si4", note=why)  # no entry on purpose
     assert unknown.electronic_class is ElectronicClass.UNKNOWN and unknown.source == "none"
     assert unknown.note is not None and unknown.note.startswith(why)
+    big = assess_electronic("Li15Si4", formula="Li15Si4", note=why)  # too big, but cited
+    assert big.electronic_class is ElectronicClass.METAL and "doi:10.1021/" in big.source
+    assert big.note is not None and big.note.startswith(why)
     cited = assess_electronic("LiMg-bcc-x25", formula="LiMg", note=why)
     assert cited.source.startswith("literature: ") and cited.note is not None
     assert cited.note.startswith(why) and len(cited.note) > len(why)
