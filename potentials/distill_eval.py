@@ -19,6 +19,7 @@ from ase.calculators.calculator import Calculator
 
 from potentials import distill_data as dd
 from potentials.card_md_checks import section_markdown
+from potentials.fidelity import fidelity_markdown
 from screening.atomic import write_text_atomic
 from screening.contacts import MIN_DISTANCE_A, pair_collapse_limits
 from screening.hashing import file_sha256
@@ -487,6 +488,11 @@ def card_markdown(card: dict[str, Any]) -> str:
             line
             for name, section in (card.get("md_checks") or {}).items()
             for line in section_markdown(name, section)
+        ),
+        *(
+            line
+            for ref, report in (card.get("fidelity") or {}).items()
+            for line in [f"## Fidelity vs {ref}", "", *fidelity_markdown(report)]
         ),
         "## License",
         "",
