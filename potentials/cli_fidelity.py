@@ -45,14 +45,23 @@ def _record(spec: str, report: dict[str, Any]) -> tuple[Path, Path]:
             field="SPEC",
             allowed=["mace:<name|path> with <stem>.card.json"],
         )
-    report = {
+    command = "ilscreen " + shlex.join(sys.argv[1:])
+    old = card.setdefault("fidelity", {}).get(report["reference"])
+    if old and old["relax"] == report["relax"]:  # systems measured in pieces: merge by name
+        measured = {s["system"] for s in report["systems"]}
+        systems = [s for s in old["systems"] if s["system"] not in measured] + report["systems"]
+        commands = [*old["commands"], command]
+    else:
+        systems, commands = report["systems"], [command]
+    card["fidelity"][report["reference"]] = {
         **report,
-        "command": "ilscreen " + shlex.join(sys.argv[1:]),
+        "systems": systems,
+        "pass": report["li_bcc_fcc"]["pass"] is not False and all(s["pass"] for s in systems),
+        "commands": commands,
         "versions": _versions([spec, report["reference"]]),
         "machine": f"{platform.machine()} CPU",
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
     }
-    card.setdefault("fidelity", {})[report["reference"]] = report
     return write_card(card, ps.path)
 
 
@@ -119,4 +128,4 @@ def fidelity(
         console.print("\n".join(fidelity_markdown(report)), highlight=False, markup=False)
     if record:
         json_path, md_path = _record(spec, report)
-        console.print(f"updated {json_path} and {md_path}")
+        typer.echo(f"updated {json_path} and {md_path}", err=True)  # stdout may be the JSON
