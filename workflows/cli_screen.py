@@ -27,6 +27,10 @@ def screen(
     potential: Annotated[
         str | None, typer.Option(help="potential spec (default: the campaign's)")
     ] = None,
+    thermo_potential: Annotated[
+        str | None,
+        typer.Option(help="potential of the relaxations/hulls (default: engine.thermo_potential)"),
+    ] = None,
     device: Annotated[Device | None, typer.Option(help="cpu or cuda")] = None,
     workdir: Annotated[Path, typer.Option(help="campaign directory")] = Path(DEFAULT_WORKDIR),
     store: Annotated[
@@ -58,6 +62,7 @@ def screen(
         campaign_file,
         preset=preset,
         potential=potential,
+        thermo_potential=thermo_potential,
         device=device.value if device else None,
         workdir=workdir,
         store=store,
@@ -67,7 +72,7 @@ def screen(
         f"[bold]ilscreen screen[/] {plan.campaign.name}: preset {plan.preset}, "
         f"{len(plan.candidates)} structures, {len(plan.md_targets)} MD candidates x "
         f"{len(plan.campaign.temperatures_for(plan.preset))} temperatures, "
-        f"potential {plan.potential} on {plan.device}"
+        f"MD potential {plan.potential}, thermo potential {plan.thermo_potential} on {plan.device}"
     )
     docs = run_screen(plan, force=force, batched=batched)
     console.print(rich_table(docs, title=f"ilscreen ranking ({plan.store})"))

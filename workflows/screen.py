@@ -46,6 +46,7 @@ class ScreenPlan:
     candidates: list[Candidate]
     md_targets: list[Candidate]
     potential: str
+    thermo_potential: str
     device: str
     dtype: str
     workdir: Path
@@ -89,6 +90,7 @@ def plan_screen(
     *,
     preset: str | None = None,
     potential: str | None = None,
+    thermo_potential: str | None = None,
     device: str | None = None,
     workdir: str | Path = DEFAULT_WORKDIR,
     store: str | None = None,
@@ -99,6 +101,8 @@ def plan_screen(
 
     ``electronic_engine`` overrides ``electronic.engine`` with an already resolved value (HPC jobs).
     ``trust_model`` (``--trust-model``): load the potential's model file though it is not shipped.
+    ``thermo_potential`` (``--thermo-potential``) overrides ``engine.thermo_potential``, the
+    potential of every relaxation; the MD keeps ``potential``.
     """
     from potentials.registry import check_coverage, check_device, trust_campaign, trust_spec
     from workflows.flows import md_targets
@@ -123,6 +127,15 @@ def plan_screen(
     elements = sorted({e.symbol for c in candidates for e in c.structure.composition.elements})
     with contextlib.nullcontext() if potential else located(campaign_file, "engine.potential"):
         info = check_coverage(spec, elements, source=str(campaign_file))
+    thermo_spec = thermo_potential or campaign.engine.thermo_potential or spec
+    if trust_model and thermo_potential:
+        trust_spec(thermo_spec)
+    with (
+        contextlib.nullcontext()
+        if thermo_potential or not campaign.engine.thermo_potential
+        else located(campaign_file, "engine.thermo_potential")
+    ):
+        thermo_info = check_coverage(thermo_spec, elements, source=str(campaign_file))
     dev = device or campaign.engine.device
     check_device(dev, field="device" if device else "engine.device")
     dtype = campaign.engine.dtype
@@ -138,6 +151,8 @@ def plan_screen(
         "campaign": campaign.settings_hash(preset_name),
         "potential": info.spec,
         "model_sha256": info.sha256,
+        "thermo_potential": thermo_info.spec,
+        "thermo_model_sha256": thermo_info.sha256,
         "dtype": dtype,
         "electronic": electronic_settings,
     }
@@ -153,6 +168,7 @@ def plan_screen(
         candidates=candidates,
         md_targets=md_targets(candidates),
         potential=info.spec,
+        thermo_potential=thermo_info.spec,
         device=dev,
         dtype=dtype,
         workdir=work,
@@ -186,6 +202,7 @@ def build_flow(plan: ScreenPlan, *, batched: bool = False) -> Any:
     return ScreeningFlowMaker(
         preset=plan.preset,
         potential=plan.potential,
+        thermo_potential=plan.thermo_potential,
         device=plan.device,
         dtype=plan.dtype,
         workdir=str(plan.workdir),
