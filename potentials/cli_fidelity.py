@@ -22,7 +22,7 @@ def _versions(specs: list[str]) -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": platform.python_version()}
-    for pkg in ("ilscreen", "atomate2", "ase", "torch", "mace-torch", "sevenn", "chgnet"):
+    for pkg in ("ilscreen", "atomate2", "ase", "torch", "mace-torch", "sevenn", "chgnet", "gpaw"):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:
@@ -68,7 +68,9 @@ def _record(spec: str, report: dict[str, Any]) -> tuple[Path, Path]:
 @potentials_app.command("fidelity")
 def fidelity(
     spec: Annotated[str, typer.Argument(help="potential to check, e.g. mace:ilscreen-li-alloys")],
-    reference: Annotated[str, typer.Option(help="reference potential, e.g. sevennet:7net-0")],
+    reference: Annotated[
+        str, typer.Option(help="reference: a potential spec (sevennet:7net-0) or gpaw (PBE)")
+    ],
     candidates: Annotated[Path, typer.Option("--candidates", "-c", help="campaign yaml")] = Path(
         "candidates.yaml"
     ),
@@ -103,12 +105,13 @@ def fidelity(
             update={"systems": [s for s in campaign.systems if s.name in wanted]}
         )
     check_device(device, field="--device")
-    for s in (spec, reference):
+    potentials = [spec] if reference == "gpaw" else [spec, reference]
+    for s in potentials:
         if trust_model:
             trust_spec(s)
     cands = generate_candidates(campaign, preset)
     elements = sorted({e.symbol for c in cands for e in c.structure.composition.elements})
-    for s in (spec, reference):
+    for s in potentials:
         check_coverage(s, elements, source=str(candidates))
     relax = campaign.preset(preset).relax
     with console.status(f"relaxing {len(cands)} cells with {spec} and {reference}"):

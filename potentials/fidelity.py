@@ -48,6 +48,8 @@ def relax_energies(
     here is a difference the screen would see. ``system`` of each energy is the candidate's own;
     :func:`system_thermos` re-labels the shared Li references per system.
     """
+    if spec == "gpaw":
+        return gpaw_energies(candidates, fmax=fmax, steps=steps)
     from jobflow import Flow, JobStore, run_locally
     from maggma.stores import MemoryStore
 
@@ -75,6 +77,29 @@ def relax_energies(
         )
         for cid, job in jobs.items()
     }
+
+
+def gpaw_energies(
+    candidates: Sequence[Candidate], *, fmax: float, steps: int
+) -> dict[str, PhaseEnergy]:
+    """The PBE anchor: GPAW relaxations (same FIRE + Fréchet cell filter as the MLIP Maker) of
+    each candidate's primitive cell, with the project's GPAW settings (:mod:`workflows.dft_gpaw`).
+
+    Primitive cells keep PBE affordable on a CPU; energies per atom do not depend on the cell.
+    """
+    from screening.thermo import PhaseEnergy
+    from workflows.dft_gpaw import gpaw_relax, primitive_cell
+
+    out: dict[str, PhaseEnergy] = {}
+    for c in candidates:
+        structure, energy, converged = gpaw_relax(primitive_cell(c.structure), fmax=fmax,
+                                                  steps=steps)  # fmt: skip
+        out[c.id] = PhaseEnergy(
+            system=c.system, phase=c.phase, formula=structure.composition.formula.replace(" ", ""),
+            energy_eV=energy, n_atoms=len(structure), volume_A3=structure.volume, engine="gpaw",
+            functional="PBE", relaxed=converged, source_id=c.id,
+        )  # fmt: skip
+    return out
 
 
 def system_thermos(
