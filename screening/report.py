@@ -20,7 +20,7 @@ from screening.ab_initio import ValidationResult
 from screening.atomic import write_text_atomic
 from screening.conduction_plots import plot_conduction_map
 from screening.query import explain, flat_row
-from screening.results import CandidateResult, SystemResult
+from screening.results import CandidateResult, Provenance, SystemResult
 from screening.store import ResultsStore
 from screening.thermo import plot_convex_hull, plot_voltage_profile
 
@@ -241,6 +241,14 @@ def _neb_table(d: CandidateResult) -> str:
     )
 
 
+def _potentials(p: Provenance) -> str:
+    """Which potential computed what: the MD one, and the thermo one where it differs."""
+    thermo = p.settings.get("thermo_potential")
+    if thermo in (None, p.potential):
+        return p.potential or ""
+    return f"MD {p.potential}; thermo {thermo}"
+
+
 def _provenance_section(docs: Sequence[CandidateResult | SystemResult]) -> str:
     seen: dict[str, CandidateResult | SystemResult] = {}
     for d in docs:
@@ -250,7 +258,7 @@ def _provenance_section(docs: Sequence[CandidateResult | SystemResult]) -> str:
         p = d.provenance
         vers = ", ".join(f"{k} {v}" for k, v in sorted(p.package_versions.items()))
         out.append(
-            f"<tr><td>{_e(h[:12])}</td><td>{_e(p.engine)}</td><td>{_e(p.potential)}</td>"
+            f"<tr><td>{_e(h[:12])}</td><td>{_e(p.engine)}</td><td>{_e(_potentials(p))}</td>"
             f"<td class='small'>{_e((p.model_sha256 or '')[:16])}</td><td>{_e(p.seeds)}</td>"
             f"<td class='small'>{_e(p.created_at)}</td><td class='small'>{_e(vers)}</td></tr>"
         )

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from screening.errors import InputError
+from screening.report import _potentials
 from workflows.screen import build_flow, plan_screen
 
 MINI = Path(__file__).parent / "data" / "mini_campaign.yaml"
@@ -41,6 +42,8 @@ def test_flow_relaxes_with_thermo_potential_and_runs_md_with_md_potential(tmp_pa
     assert md.function.__self__.potential == STUDENT
     settings = plan.provenance.settings
     assert (settings["potential"], settings["thermo_potential"]) == (STUDENT, "sevennet:7net-0")
+    # the report's provenance table says which potential computed what
+    assert _potentials(plan.provenance) == f"MD {STUDENT}; thermo sevennet:7net-0"
 
 
 def test_thermo_potential_enters_the_hash_but_not_the_md_dir(tmp_path: Path) -> None:
