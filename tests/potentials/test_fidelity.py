@@ -10,9 +10,17 @@ import yaml
 from typer.testing import CliRunner
 
 import screening.cli  # noqa: F401  (registers the command groups)
-from potentials.fidelity import compare_hop_barriers, compare_system
+from potentials.fidelity import (
+    compare_hop_barriers,
+    compare_system,
+    gpaw_energies,
+    li_bcc_minus_fcc,
+)
+from screening.campaign import campaign_from_dict
+from screening.candidates import generate_candidates
 from screening.cli.app import app
 from screening.thermo import PhaseEnergy, build_system_thermo
+from workflows.dft_gpaw import gpaw_available
 
 TINY = {
     "name": "tiny",
@@ -83,3 +91,13 @@ def test_fidelity_command_on_a_tiny_system(tmp_path: Path, reference: str, same:
         assert report["pass"] and max(diffs) == 0
     else:
         assert max(diffs) > 1e-3
+
+
+@pytest.mark.skipif(not gpaw_available(), reason="GPAW not installed")
+def test_gpaw_reference_relaxes_primitive_cells_with_pbe() -> None:
+    """The PBE anchor on the two 1-atom Li references (~15 s): both relax, bcc − fcc is finite."""
+    refs = [c for c in generate_candidates(campaign_from_dict(TINY)) if c.role == "reference"]
+    energies = gpaw_energies(refs, fmax=0.05, steps=20)
+    assert {e.engine for e in energies.values()} == {"gpaw"}
+    assert all(e.n_atoms == 1 for e in energies.values())  # primitive cells, not the 2/4-atom ones
+    assert abs(li_bcc_minus_fcc(refs, energies)) < 30.0
