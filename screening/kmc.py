@@ -345,3 +345,108 @@ def kmc_tracer_diffusion(
         sd * A2_PER_S_TO_CM2_PER_S * net.n_sites / (net.n_sites - n_vacancies), f, sf, n,
         float(dt.sum()), reason is None, reason, length, nb, frac * n_vacancies,
     )
+
+
+@dataclass
+class Percolation:
+    """Lowest effective barrier (saddle − lowest site) whose hops connect the cell to its images."""
+
+    barrier_eV: float | None
+    dimensionality: int
+    labels: list[int]
+    barrier_by_dimensionality: dict[int, float] = field(default_factory=dict)
+
+
+def _dimensionality(net: SiteNetwork, edges: list[Edge]) -> int:
+    """Larsen dimensionality of the hop graph (pymatgen's maintained implementation)."""
+    from pymatgen.analysis.dimensionality import get_dimensionality_larsen
+    from pymatgen.analysis.graphs import StructureGraph
+    from pymatgen.core import Lattice, Structure
+
+    s = Structure(Lattice(net.lattice), ["Li"] * net.n_sites, net.frac_coords)
+    sg = StructureGraph.from_empty_graph(s, edge_weight_name=None)
+    for e in edges:
+        sg.add_edge(e.i, e.j, from_jimage=(0, 0, 0), to_jimage=e.image, warn_duplicates=False)
+    return int(get_dimensionality_larsen(sg))
+
+
+def percolation(net: SiteNetwork) -> Percolation:
+    """Percolation barrier and dimensionality, adding hops in order of effective barrier."""
+    e_min = float(np.nanmin(net.vacancy_energy_eV))
+    by_dim: dict[int, float] = {}
+    first: Percolation | None = None
+    for b in sorted({e.saddle_energy_eV - e_min for e in net.edges}):
+        sel = [e for e in net.edges if e.saddle_energy_eV - e_min <= b + 1e-9]
+        dim = _dimensionality(net, sel)
+        for d in range(1, dim + 1):
+            by_dim.setdefault(d, b)
+        if dim and first is None:
+            first = Percolation(b, dim, sorted({e.label for e in sel}))
+        if dim == 3:
+            break
+    if first is None:
+        return Percolation(None, 0, [], by_dim)
+    first.barrier_by_dimensionality = by_dim
+    return first
+
+
+class TSTPoint(NamedTuple):
+    temperature_K: float
+    D_cm2_s: float
+    sigma_D_cm2_s: float  # KMC noise + attempt-frequency + barrier uncertainty
+    kmc: KMCResult
+
+
+@dataclass
+class TSTResult:
+    points: list[TSTPoint]
+    Ea_eV: float
+    sigma_Ea_eV: float
+    D0_cm2_s: float
+    attempt_frequency_Hz: float
+    sigma_ln_nu: float
+    barrier_sigma_eV: float
+    percolation: Percolation
+    converged: bool
+    reason: str | None = None
+
+
+def tst_diffusion(
+    net: SiteNetwork,
+    temperatures_K: list[float],
+    *,
+    n_vacancies: int = 1,
+    attempt_frequency_Hz: float = 1e13,
+    sigma_ln_nu: float = math.log(3),
+    barrier_sigma_eV: float = 0.03,
+    seed: int = 0,
+) -> TSTResult:
+    """D(T) by harmonic TST + KMC, with Ea from a weighted Arrhenius fit.
+
+    nu = 1e13 Hz is the typical optical-phonon attempt frequency of Vineyard's harmonic TST
+    (Vineyard, J. Phys. Chem. Solids 3, 121 (1957); Van der Ven et al., Phys. Rev. B 64, 184307
+    (2001) use ~1e13 Hz for Li hops), uncertain to a factor ~3. Per T:
+    sigma_lnD² = sigma_ln_nu² + (barrier_sigma/kT)² + (sigma_KMC/D)². Both systematic terms are
+    common to all T, so the fit weights use KMC noise only and barrier_sigma adds to sigma(Ea).
+    """
+    pts = []
+    for n, t in enumerate(temperatures_K):
+        r = kmc_tracer_diffusion(net, t, n_vacancies=n_vacancies,
+                                 attempt_frequency_Hz=attempt_frequency_Hz, seed=seed + n)
+        rel = math.sqrt(sigma_ln_nu**2 + (barrier_sigma_eV / (KB_EV * t)) ** 2
+                        + (r.sigma_D_cm2_s / r.D_cm2_s) ** 2) if r.D_cm2_s > 0 else math.nan
+        pts.append(TSTPoint(t, r.D_cm2_s, r.D_cm2_s * rel, r))
+    good = [p for p in pts if p.kmc.converged]
+    perc = percolation(net)
+    if len(good) < 2:
+        return TSTResult(pts, math.nan, math.nan, math.nan, attempt_frequency_Hz, sigma_ln_nu,
+                         barrier_sigma_eV, perc, False, "fewer than two converged temperatures")
+    x = np.array([-1 / (KB_EV * p.temperature_K) for p in good])
+    y = np.log([p.D_cm2_s for p in good])
+    w = np.array([(p.kmc.D_cm2_s / p.kmc.sigma_D_cm2_s) ** 2 for p in good])
+    (ea, ln_d0), cov = np.polyfit(x, y, 1, w=np.sqrt(w), cov="unscaled")
+    sigma_ea = math.sqrt(cov[0, 0] + barrier_sigma_eV**2)
+    ok = len(good) == len(pts)
+    return TSTResult(pts, float(ea), sigma_ea, float(np.exp(ln_d0)), attempt_frequency_Hz,
+                     sigma_ln_nu, barrier_sigma_eV, perc, ok,
+                     None if ok else "some temperatures did not converge (left out of the fit)")

@@ -113,3 +113,22 @@ def test_li3sb_network_from_migration_graph() -> None:
     res = kmc_tracer_diffusion(big, 548.0)
     assert res.converged, res.reason
     assert time.perf_counter() - t0 < 3.0
+
+
+def test_arrhenius_single_barrier() -> None:
+    from screening.kmc import tst_diffusion
+
+    res = tst_diffusion(_lattice_network("sc", 0.3).supercell(4), [400.0, 600.0, 900.0])
+    assert res.converged, res.reason
+    assert res.Ea_eV == pytest.approx(0.3, abs=0.01)
+
+
+def test_percolation_layered() -> None:
+    from screening.kmc import percolation
+
+    edges = (Edge(0, 0, (1, 0, 0), 0.2, 0), Edge(0, 0, (0, 1, 0), 0.2, 0),
+             Edge(0, 0, (0, 0, 1), 0.6, 1))
+    net = SiteNetwork(np.eye(3) * 3.0, np.zeros((1, 3)), np.zeros(1), edges).supercell(2)
+    p = percolation(net)
+    assert p.barrier_eV == pytest.approx(0.2) and p.dimensionality == 2
+    assert p.barrier_by_dimensionality[3] == pytest.approx(0.6)
