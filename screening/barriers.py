@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from pymatgen.core import Structure
 
 from screening.campaign import NEBSettings
+from screening.kmc import HopEnergies, network_from_migration_graph, percolation, tst_diffusion
 from screening.migration import migration_graph
 
 
@@ -103,13 +104,6 @@ def neb_transport(
     seed: int = 0,
 ) -> NEBTransport:
     """D_TST(T) on the supercell ``matrix`` of ``cell`` from the barriers in ``neb``."""
-    from screening.kmc import (
-        HopEnergies,
-        network_from_migration_graph,
-        percolation,
-        tst_diffusion,
-    )
-
     usable = [h for h in neb.hops if h.converged]
     dropped = [h.label for h in neb.hops if not h.converged]
     note = f"hops {dropped} not converged, left out of the network" if dropped else None
@@ -143,25 +137,29 @@ def neb_transport(
             temperature_K=p.temperature_K,
             D_cm2_s=p.D_cm2_s,
             D_sigma_cm2_s=p.sigma_D_cm2_s,
-            correlation_factor=p.kmc.correlation_factor if p.kmc else None,
-            converged=p.kmc.converged if p.kmc else True,
-            note=p.kmc.reason if p.kmc else None,
+            correlation_factor=p.kmc.correlation_factor,
+            converged=p.kmc.converged,
+            note=p.kmc.reason,
         )
         for p in tst.points
     ]
     return NEBTransport(
         neb=neb,
         points=points,
-        Ea_eV=tst.Ea_eV,
-        Ea_sigma_eV=tst.sigma_Ea_eV,
-        D0_cm2_s=tst.D0_cm2_s,
+        Ea_eV=_finite(tst.Ea_eV),
+        Ea_sigma_eV=_finite(tst.sigma_Ea_eV),
+        D0_cm2_s=_finite(tst.D0_cm2_s),
         attempt_frequency_THz=settings.attempt_frequency_THz,
         n_li=n_li,
         volume_A3=volume,
         percolation_barrier_eV=perc.barrier_eV,
         percolation_dimensionality=perc.dimensionality,
-        note=note,
+        note="; ".join(n for n in (note, tst.reason) if n) or None,
     )
+
+
+def _finite(x: float | None) -> float | None:
+    return x if x is not None and math.isfinite(x) else None
 
 
 def _agree(a: float, sa: float | None, b: float, sb: float | None, *, log: bool) -> bool:
