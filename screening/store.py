@@ -64,11 +64,6 @@ SORTS: dict[str, tuple[str, int]] = {
 }
 
 
-def default_location(campaign_dir: str | Path) -> Path:
-    """The embedded store of a campaign: ``<campaign_dir>/store``."""
-    return Path(campaign_dir) / "store"
-
-
 def is_store(path: Path) -> bool:
     """True for a directory an embedded store has been written to."""
     return path.is_dir() and any((path / m).is_file() for m in _STORE_MARKERS)

@@ -25,13 +25,3 @@ ANGSTROM3_TO_CM3: float = 1e-24
 def fs_to_ase_time(t_fs: float) -> float:
     """Femtoseconds → ASE internal time units."""
     return t_fs * FS_TO_ASE_TIME
-
-
-def ase_time_to_fs(t_ase: float) -> float:
-    """ASE internal time units → femtoseconds."""
-    return t_ase / FS_TO_ASE_TIME
-
-
-def d_a2fs_to_cm2s(d: float) -> float:
-    """Diffusion coefficient Å²/fs → cm²/s."""
-    return d * A2_PER_FS_TO_CM2_PER_S
