@@ -55,19 +55,22 @@ def main() -> None:
         t0 = time.perf_counter()
         hops = phase_barriers(cell, matrix, calc, settings)
         wall = time.perf_counter() - t0
-        neb = NEBResult(candidate_id=args.phase, potential=spec, n_atoms=len(cell) * args.supercell**3 - 1,
-                        n_vacancies=1, cutoff_A=settings.cutoff_A, hops=hops, wall_s=wall)
-        tst = neb_transport(cell, matrix, neb, temps, settings)
+        n_atoms = len(cell) * args.supercell**3 - 1
+        neb = NEBResult(candidate_id=args.phase, potential=spec, n_atoms=n_atoms, n_vacancies=1,
+                        cutoff_A=settings.cutoff_A, hops=hops, wall_s=wall)
         a = cell.lattice.abc[0]
         for h in hops:
             rows.append(f"| {spec} | {h.label} | {h.length_A:.3f} | {h.multiplicity} | "
                         f"{h.forward_barrier_eV:.3f} | {h.backward_barrier_eV:.3f} | "
                         f"{h.fmax_eV_A:.3f} | {h.converged} | {h.wall_s:.0f} |")
+            print(rows[-1], flush=True)
+        tst = neb_transport(cell, matrix, neb, temps, settings)
         d = ", ".join(f"{p.temperature_K:.0f} K {p.D_cm2_s:.2e}" for p in tst.points if p.D_cm2_s)
-        summary.append(f"| {spec} | {a:.3f} | {tst.Ea_eV} ± {tst.Ea_sigma_eV} | "
-                       f"{tst.percolation_barrier_eV} ({tst.percolation_dimensionality}D) | {d} | {wall:.0f} |")
+        perc = f"{tst.percolation_barrier_eV} ({tst.percolation_dimensionality}D)"
+        summary.append(f"| {spec} | {a:.3f} | {tst.Ea_eV} ± {tst.Ea_sigma_eV} | {perc} | {d} | "
+                       f"{wall:.0f} |")
     print(f"\n{args.phase}, {args.cell} cell × {args.supercell}³, one vacancy\n")
-    print("| potential | hop | length Å | × | forward eV | backward eV | fmax eV/Å | converged | s |")
+    print("| potential | hop | length Å | × | forward eV | backward eV | fmax eV/Å | conv. | s |")
     print("|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
     print("\n| potential | a (Å) | Ea(TST) eV | percolation eV | D_TST cm²/s | NEB wall s |")

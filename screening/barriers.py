@@ -106,10 +106,17 @@ def neb_transport(
     """D_TST(T) on the supercell ``matrix`` of ``cell`` from the barriers in ``neb``."""
     usable = [h for h in neb.hops if h.converged]
     dropped = [h.label for h in neb.hops if not h.converged]
-    note = f"hops {dropped} not converged, left out of the network" if dropped else None
+    notes = [f"hops {dropped} not converged, left out of the network"] if dropped else []
+    mg = migration_graph(cell, neb.cutoff_A)
+    missing = sorted(set(mg.unique_hops) - {h.label for h in neb.hops})
+    if missing:
+        notes.append(
+            f"{len(missing)} longer distinct hops not computed (neb.max_hops): D_TST is a lower "
+            "bound"
+        )
+    note = "; ".join(notes) or None
     if not usable:
         return NEBTransport(neb=neb, note="no converged NEB hop: no transition-state transport")
-    mg = migration_graph(cell, neb.cutoff_A)
     energies = {h.label: HopEnergies(h.e_start_eV, h.e_end_eV, h.e_saddle_eV) for h in usable}
     net = network_from_migration_graph(mg, energies, supercell=matrix)
     perc = percolation(net)

@@ -160,6 +160,9 @@ class NEBSettings(_Strict):
     fmax_eV_A: PositiveFloat = Field(default=0.05, description="band force criterion")
     endpoint_fmax_eV_A: PositiveFloat = 0.02
     max_steps: int = Field(default=300, gt=0, le=5000)
+    max_hops: int = Field(
+        default=12, ge=1, le=100, description="distinct hops computed, shortest first"
+    )
     spring_eV_A2: PositiveFloat = 0.1
     attempt_frequency_THz: float = Field(default=10.0, gt=0, le=100)
     sigma_ln_attempt_frequency: float = Field(default=1.0986, ge=0, le=5)

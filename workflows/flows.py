@@ -217,10 +217,11 @@ class ScreeningFlowMaker(Maker):
         campaign: Campaign,
         jobs: list[Any],
     ) -> dict[str, Any]:
-        """CI-NEB + TST per MD candidate with a vacancy, on its relaxed phase cell.
+        """CI-NEB + TST per MD candidate with a vacancy.
 
-        The NEB runs in the candidate's own supercell (the MD cell), with the MD potential, so
-        the two transport estimates describe the same cell; appends the jobs, returns
+        The NEB runs in the candidate's own supercell at the MD cell's lattice (positions relaxed
+        at both ends), with the MD potential, so the two transport estimates describe the same
+        cell; appends the jobs, returns
         ``{candidate id: TST output reference}``.
         """
         if not settings.enabled:
@@ -233,13 +234,14 @@ class ScreeningFlowMaker(Maker):
         for cand in targets:
             if cand.n_vacancies == 0 or (cand.system, cand.phase) not in relaxed:
                 continue
-            phase_cand, relax = relaxed[(cand.system, cand.phase)]
-            matrix = supercell_matrix(phase_cand.structure, cand.structure).tolist()
-            neb = maker.make(relax.output.structure, matrix, cand.id, cand.n_vacancies)
+            phase_cand, _ = relaxed[(cand.system, cand.phase)]
+            cell = phase_cand.structure  # the MD cell's lattice: NEB and MD see the same cell
+            matrix = supercell_matrix(cell, cand.structure).tolist()
+            neb = maker.make(cell, matrix, cand.id, cand.n_vacancies)
             neb.name = f"neb {cand.id}"
             tst = tst_transport(
                 neb.output,
-                relax.output.structure,
+                cell,
                 supercell_matrix=matrix,
                 temperatures_K=tst_temps,
                 settings=settings,

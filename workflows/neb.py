@@ -109,6 +109,14 @@ def phase_barriers(
 ) -> list[HopBarrier]:
     """CI-NEB of every distinct hop of ``cell`` (relaxed phase) in its supercell ``matrix``."""
     hops = distinct_hops(migration_graph(cell, settings.cutoff_A, species))
+    if len(hops) > settings.max_hops:
+        logger.warning(
+            "%d distinct hops within %.2f Å; computing the %d shortest (neb.max_hops)",
+            len(hops),
+            settings.cutoff_A,
+            settings.max_hops,
+        )
+        hops = hops[: settings.max_hops]
     out = []
     for k, hop in enumerate(hops, 1):
         start, end = hop_endpoints(cell, hop, matrix)

