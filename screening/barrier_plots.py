@@ -4,12 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from screening.barriers import NEBTransport
 from screening.diffusion import DiffusionResult
 from screening.diffusion_plots import _figure, _save
+
+
+def _finish(plt: Any, fig: Any, ax: Any, xlabel: str, ylabel: str, path: Path) -> Path:
+    """Label, legend, write atomically, close."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)
+    out = _save(fig, path)
+    plt.close(fig)
+    return out
 
 
 def plot_hop_energies(neb: NEBTransport, path: Path) -> Path:
@@ -22,12 +33,7 @@ def plot_hop_energies(neb: NEBTransport, path: Path) -> Path:
         style = "o-" if hop.converged else "x--"
         label = f"hop {hop.label} ({hop.length_A:.2f} Å, ×{hop.multiplicity})"
         ax.plot(hop.image_path_A, e, style, label=label)
-    ax.set_xlabel("path length (Å)")
-    ax.set_ylabel("E − E(lower end) (eV)")
-    ax.legend(fontsize=8)
-    out = _save(fig, path)
-    plt.close(fig)
-    return out
+    return _finish(plt, fig, ax, "path length (Å)", "E − E(lower end) (eV)", path)
 
 
 def plot_md_vs_tst(neb: NEBTransport, md: Sequence[DiffusionResult], path: Path) -> Path:
@@ -51,12 +57,7 @@ def plot_md_vs_tst(neb: NEBTransport, md: Sequence[DiffusionResult], path: Path)
         x_md, y_md = 1000.0 / r.temperature_K, np.log(r.D_cm2_s)
         ax.errorbar(x_md, y_md, yerr=err, fmt="o", mfc=fill, color="k")
     ax.plot([], [], "ko", label="MD (open: not converged)")
-    ax.set_xlabel("1000 / T (1/K)")
-    ax.set_ylabel("ln D (cm²/s)")
-    ax.legend(fontsize=8)
-    out = _save(fig, path)
-    plt.close(fig)
-    return out
+    return _finish(plt, fig, ax, "1000 / T (1/K)", "ln D (cm²/s)", path)
 
 
 def plot_neb(neb: NEBTransport, md: Sequence[DiffusionResult], out_dir: Path) -> list[Path]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -31,6 +31,22 @@ def parse_temperatures(text: str) -> list[float]:
             allowed=f"comma-separated kelvin values in (0, {MAX_TEMPERATURE_K:g}], e.g. 548,900",
         )
     return values
+
+
+def resolve_engine(
+    campaign: Any, potential: str | None, device: str | None, trust_model: bool
+) -> tuple[str, str]:
+    """(potential spec, device) of a command: its options over the campaign's, trust and device
+    checked before any model file is read."""
+    from potentials.registry import check_device, trust_campaign, trust_spec
+
+    trust_campaign(campaign)
+    spec = potential or campaign.engine.potential
+    if trust_model:
+        trust_spec(spec)
+    dev = device or campaign.engine.device
+    check_device(dev, field="--device" if device else "engine.device")
+    return spec, dev
 
 
 @app.command("md")
@@ -110,14 +126,7 @@ def md_command(
                 field="CANDIDATE_ID",
                 allowed=md_ids or sorted(found),
             )
-    from potentials.registry import check_device, trust_campaign, trust_spec
-
-    trust_campaign(campaign)
-    spec = potential or campaign.engine.potential
-    if trust_model:
-        trust_spec(spec)
-    dev = device or campaign.engine.device
-    check_device(dev, field="--device" if device else "engine.device")
+    spec, dev = resolve_engine(campaign, potential, device, trust_model)
     dtype = campaign.engine.dtype
     output_folder(out, field="--out")
     runs = [(cid, t) for cid in ids for t in temps]

@@ -1,7 +1,7 @@
 """``ilscreen neb``: CI-NEB barriers of a candidate's distinct Li vacancy hops, and D_TST(T).
 
-The phase cell is relaxed first (cell + positions, the screen's relax Maker), then every distinct
-hop runs in the candidate's own supercell, as in the screen.
+As in the screen: every distinct hop runs in the candidate's own supercell at its MD cell's
+lattice (positions relaxed at both ends).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import typer
 
 from screening.cli.app import TrustModelOpt, app, console
 from screening.errors import InputError
-from workflows.cli import parse_temperatures
+from workflows.cli import parse_temperatures, resolve_engine
 
 
 @app.command("neb")
@@ -44,13 +44,11 @@ def neb_command(
     from jobflow import run_locally
     from rich.table import Table
 
-    from potentials.registry import check_device, trust_campaign, trust_spec
     from screening.barriers import neb_transport
     from screening.campaign import load_campaign
     from screening.candidates import generate_candidates
     from screening.migration import supercell_matrix
     from workflows.neb_jobs import NEBMaker
-    from workflows.relax import mlip_relax_maker
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("workflows.neb").setLevel(logging.INFO)
@@ -71,35 +69,20 @@ def neb_command(
         for c in found.values()
         if "thermo" in c.purposes and (c.system, c.phase) == (cand.system, cand.phase)
     )
-    trust_campaign(campaign)
-    spec = potential or campaign.engine.potential
-    if trust_model:
-        trust_spec(spec)
-    dev = device or campaign.engine.device
-    check_device(dev, field="--device" if device else "engine.device")
+    spec, dev = resolve_engine(campaign, potential, device, trust_model)
     settings = campaign.preset(preset_name).neb
     temps = (
         parse_temperatures(temperatures)
         if temperatures
         else sorted({*campaign.temperatures_for(preset_name), *campaign.operating_temperatures})
     )
-    relax_settings = campaign.preset(preset_name).relax
-    relax = mlip_relax_maker(
-        spec,
-        device=dev,
-        dtype=campaign.engine.dtype,
-        fmax=relax_settings.fmax_eV_A,
-        steps=relax_settings.max_steps,
-    ).make(phase.structure)
     matrix = supercell_matrix(phase.structure, cand.structure)
     neb = NEBMaker(potential=spec, device=dev, dtype=campaign.engine.dtype, settings=settings).make(
-        relax.output.structure, matrix.tolist(), cand.id, cand.n_vacancies
+        phase.structure, matrix.tolist(), cand.id, cand.n_vacancies
     )
-    console.print(f"[bold]ilscreen neb[/] {cand.id}: relax {phase.id}, then CI-NEB with {spec}")
-    responses = run_locally([relax, neb], log=False, ensure_success=True)
-    result = responses[neb.uuid][1].output
-    cell = responses[relax.uuid][1].output.structure
-    tst = neb_transport(cell, matrix, result, temps, settings)
+    console.print(f"[bold]ilscreen neb[/] {cand.id}: CI-NEB of every distinct hop with {spec}")
+    result = run_locally(neb, log=False, ensure_success=True)[neb.uuid][1].output
+    tst = neb_transport(phase.structure, matrix, result, temps, settings)
 
     table = Table(title=f"CI-NEB {cand.id} ({spec}, {result.n_atoms} atoms)")
     columns = ("hop", "length (Å)", "×", "forward (eV)", "backward (eV)", "fmax (eV/Å)", "ok", "s")

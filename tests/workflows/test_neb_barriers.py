@@ -99,3 +99,14 @@ def test_phase_barriers_runs_every_hop():
     out = phase_barriers(cell, np.eye(3, dtype=int) * 2, EMT(), settings, species="Cu")
     assert len(out) == 1 and out[0].converged and out[0].wall_s > 0
     assert len(out[0].image_energies_eV) == 5
+
+
+def test_neb_command_refuses_a_candidate_without_vacancy(tmp_path):
+    from typer.testing import CliRunner
+
+    import screening.cli  # noqa: F401  (registers every command)
+    from screening.cli.app import app
+
+    res = CliRunner().invoke(app, ["neb", "Li-Sb/Li3Sb/2x2x2/vac0", "--preset", "quick"])
+    assert res.exit_code != 0
+    assert "no vacancy candidate" in str(res.exception) or "no vacancy candidate" in res.output
