@@ -130,9 +130,14 @@ IONIC_METHOD = "Nernst–Einstein σ = n e² D(T_op)/(k_B T_op), Arrhenius D(T_o
 
 
 def ionic_record(
-    S_cm: float | None, sigma_S_cm: float | None, temperature_K: float | None, why: str
+    S_cm: float | None,
+    sigma_S_cm: float | None,
+    temperature_K: float | None,
+    why: str,
+    origin: str = "MD",
 ) -> Conductivity:
-    """The σ_ion(T_op) record of a candidate; ``why`` says what is missing when S_cm is None."""
+    """The σ_ion(T_op) record of a candidate; ``why`` says what is missing when S_cm is None,
+    ``origin`` which transport D(T_op) came from (MD or NEB-TST)."""
     if S_cm is None:
         return Conductivity(
             S_cm=None, temperature_K=temperature_K, source="none", method=IONIC_METHOD, note=why
@@ -141,7 +146,7 @@ def ionic_record(
         S_cm=S_cm,
         sigma_S_cm=sigma_S_cm,
         temperature_K=temperature_K,
-        source="computed (MD)",
+        source=f"computed ({origin})",
         method=IONIC_METHOD,
     )
 

@@ -257,7 +257,8 @@ class CandidateResult(BaseModel):
             ion = ionic_record(None, None, T, why)
         else:
             why = "no Li density recorded with D(T_op) for Nernst–Einstein"
-            ion = ionic_record(op.sigma_S_cm, op.sigma_sigma_S_cm, T, why)
+            origin = self.arrhenius.source if self.arrhenius else "MD"
+            ion = ionic_record(op.sigma_S_cm, op.sigma_sigma_S_cm, T, why, origin)
         el = electronic_conductivity(
             self.electronic,
             formula=self.formula,

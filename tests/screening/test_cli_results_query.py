@@ -158,7 +158,8 @@ def test_explain_gives_one_line_per_criterion_with_its_rule(tmp_path):
     res = runner.invoke(app, ["query", "--store", str(loc), "--explain",
                               "Li-Sb/Li3Sb/2x2x2/vac1/seed0"])  # fmt: skip
     assert res.exit_code == 0, res.output
-    head, c1, c2, c3, c4 = res.output.strip().splitlines()
+    head, c1, c2, c3, c4, transport = res.output.strip().splitlines()
+    assert transport.startswith("transport: MD: Ea 0.300 ± 0.010 eV (MD converged at >= 2")
     assert "rank 1" in head and "passing" in head
     assert c1.startswith("C1 potential: pass: V = 0.850 V; rule 0 < V")
     assert "D(T_op) 1.0e-10 cm²/s (≥ 1e-12)" in c2

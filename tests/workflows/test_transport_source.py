@@ -59,6 +59,7 @@ def test_row_without_md_fit_reads_neb_tst_with_sigma_and_nernst_einstein():
     assert row["transport_source"] == "NEB-TST" and row["D_op_cm2_s"] == pytest.approx(op.D_cm2_s)
     assert doc.transport_converged() is True
     assert any(line.startswith("transport: NEB-TST") for line in explain(doc))
+    assert doc.sigma_ion.source == "computed (NEB-TST)"
 
 
 def test_unconverged_kmc_marks_the_row_not_converged():
