@@ -138,6 +138,7 @@ def neb_transport(
         sigma_ln_nu=settings.sigma_ln_attempt_frequency,
         barrier_sigma_eV=settings.barrier_sigma_eV,
         seed=seed,
+        network_percolation=perc,
     )
     points = [
         TSTPoint(

@@ -420,6 +420,7 @@ def tst_diffusion(
     sigma_ln_nu: float = math.log(3),
     barrier_sigma_eV: float = 0.03,
     seed: int = 0,
+    network_percolation: Percolation | None = None,
 ) -> TSTResult:
     """D(T) by harmonic TST + KMC, with Ea from a weighted Arrhenius fit.
 
@@ -437,7 +438,7 @@ def tst_diffusion(
                         + (r.sigma_D_cm2_s / r.D_cm2_s) ** 2) if r.D_cm2_s > 0 else math.nan
         pts.append(TSTPoint(t, r.D_cm2_s, r.D_cm2_s * rel, r))
     good = [p for p in pts if p.kmc.converged]
-    perc = percolation(net)
+    perc = network_percolation or percolation(net)  # callers that checked it first pass it in
     if len(good) < 2:
         return TSTResult(pts, math.nan, math.nan, math.nan, attempt_frequency_Hz, sigma_ln_nu,
                          barrier_sigma_eV, perc, False, "fewer than two converged temperatures")
