@@ -1,9 +1,11 @@
 """``ilscreen screen``: run a whole campaign locally through jobflow and return the ranking.
 
 Idempotent: the result documents are keyed by (candidate id, settings hash). When the store already
-holds every candidate for the same settings, nothing is recomputed; MD trajectories are files whose
-paths depend on the MD settings only, so a changed ranking threshold re-ranks without re-running MD,
-and an interrupted screen resumes every MD run from its checkpoint.
+holds every candidate for the same settings, nothing is recomputed. Resumable job by job: every job
+output is stored in ``WORKDIR/jobstore`` when the job finishes, under a uuid derived from the job's
+content (workflows.resume), so a rerun after a kill skips each finished job, and a changed ranking
+threshold re-ranks without relaxing or running MD again. The MD job itself resumes each run from its
+checkpoint (trajectory paths depend on the MD settings only).
 
 One screen per campaign folder: :func:`workdir_lock` makes a second ``screen`` on the same
 ``--workdir`` refuse at once instead of writing the same trajectory files. Jobs run inside
@@ -35,6 +37,8 @@ from screening.store import ResultsStore
 log = logging.getLogger(__name__)
 
 LOCK_NAME = ".ilscreen-screen.lock"
+#: the persistent jobflow JobStore under WORKDIR: each finished job's output (workflows.resume)
+JOBSTORE_DIR = "jobstore"
 
 
 @dataclass(frozen=True)
@@ -214,6 +218,22 @@ def build_flow(plan: ScreenPlan, *, batched: bool = False) -> Any:
     ).make(plan.campaign, plan.candidates)
 
 
+def resumable_flow(plan: ScreenPlan, *, batched: bool = False) -> Any:
+    """:func:`build_flow` with job uuids pinned to their content: the same plan, the same uuids."""
+    from workflows.resume import pin_uuids
+
+    flow = build_flow(plan, batched=batched)
+    prov = plan.provenance
+    # what changes results without being a job input: the model files behind the specs, the code
+    salt = {
+        "model_sha256": prov.model_sha256,
+        "thermo_model_sha256": prov.settings.get("thermo_model_sha256"),
+        "code_version": prov.code_version,
+    }
+    pin_uuids(flow, salt=salt)
+    return flow
+
+
 @contextlib.contextmanager
 def workdir_lock(workdir: Path) -> Iterator[None]:
     """Hold ``WORKDIR/.ilscreen-screen.lock`` (flock, released when the process dies) or refuse."""
@@ -264,21 +284,16 @@ def _run_locked(plan: ScreenPlan, *, force: bool, batched: bool) -> list[Candida
         log.info("reusing %d stored results (settings %s)", len(cached),
                  plan.provenance.settings_hash[:12])  # fmt: skip
         return cached
-    if force and plan.md_dir.exists():
-        shutil.rmtree(plan.md_dir)
+    jobstore = plan.workdir / JOBSTORE_DIR
+    for old in (plan.md_dir, jobstore) if force else ():
+        if old.exists():
+            shutil.rmtree(old)
 
-    from jobflow import JobStore, run_locally
-    from maggma.stores import MemoryStore
+    from workflows.resume import job_store, run_resumable
 
-    flow = build_flow(plan, batched=batched)
-    responses = run_locally(
-        flow,
-        # atomate2 force-field jobs put relaxation trajectories in a "data" store
-        store=JobStore(MemoryStore(), additional_stores={"data": MemoryStore()}),
-        create_folders=False,
-        root_dir=plan.workdir / "jobs",
-        ensure_success=True,
-        log=False,
-    )
+    flow = resumable_flow(plan, batched=batched)
     final = flow.jobs[-1]
+    with job_store(jobstore) as store:
+        # the ranking job always runs: it writes the results store, which may have been replaced
+        responses = run_resumable(flow, store, root_dir=plan.workdir / "jobs", rerun={final.uuid})
     return responses[final.uuid][1].output
