@@ -106,9 +106,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    from workflows.batched_md import run_nvt_batched
-    from workflows.md import run_nvt
-    from workflows.md_guards import StabilityGuards
+    from workflows.md import StabilityGuards, run_nvt, run_nvt_batched
 
     spec = args.potential or default_potential()
     phases, ids = pick_phases(args.phases, spec == "lj")

@@ -181,6 +181,27 @@ class Preset(_Strict):
     vacancies: list[VacancyConfig] | None = Field(default=None, min_length=1)
 
 
+class DFTSettings(_Strict):
+    """``engine: dft``: GPAW plane-wave settings of every relaxation, energy and band gap.
+
+    Defaults converge Ef of the Li–Sb phases to ~5 meV/atom (BENCHMARKS.md, "GPAW PBE anchor").
+    MD and NEB with GPAW run only where the estimated cost, ``cost_s_per_atom2_kpt_step`` ×
+    atoms² × k points × steps (measured on 2 CPU cores; a plane-wave step costs ~N² for these
+    sizes), fits in ``max_hours``; otherwise the row says what it would have cost.
+    """
+
+    xc: Literal["PBE"] = "PBE"
+    ecut_eV: float = Field(default=500.0, gt=100, le=2000, description="plane-wave cutoff")
+    kpt_density: float = Field(
+        default=5.0, gt=0, le=20, description="k points per Å⁻¹ (Gamma-centred, even)"
+    )
+    smearing_eV: float = Field(default=0.05, gt=0, le=0.5, description="Fermi–Dirac width")
+    optimizer: Literal["BFGS", "FIRE"] = "BFGS"
+    fix_symmetry: bool = Field(default=True, description="relax within the space group")
+    max_hours: float = Field(default=1.0, ge=0, description="MD/NEB cost guard, hours")
+    cost_s_per_atom2_kpt_step: float = Field(default=8e-3, gt=0)
+
+
 class EngineSettings(_Strict):
     """Which engine computes energies/forces, and where.
 
@@ -201,6 +222,7 @@ class EngineSettings(_Strict):
         description="model files (relative to this campaign file) that may be loaded although "
         "they are not shipped: model files are pickles, i.e. code; list only files you trust",
     )
+    dft: DFTSettings = Field(default_factory=DFTSettings)
 
 
 class ElectronicSettings(_Strict):
@@ -420,7 +442,9 @@ class Campaign(_Strict):
 
         Which files are trusted is a permission, not a setting: it does not enter the hash.
         """
-        science = self.model_dump(mode="json", exclude={"engine": {"trusted_models"}})
+        # GPAW settings are science only for `engine: dft`; other campaigns keep their hash
+        ignored = {"trusted_models"} | ({"dft"} if self.engine.engine != "dft" else set())
+        science = self.model_dump(mode="json", exclude={"engine": ignored})
         payload = {"campaign": science, "preset": preset}
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from ase.data import covalent_radii
 
-#: defaults of the MD guards (workflows.md_guards.StabilityGuards) and the distillation checks
+#: defaults of the MD guards (workflows.md.guards.StabilityGuards) and the distillation checks
 MIN_DISTANCE_A = 1.5
 MIN_BOND_FRACTION = 0.75
 

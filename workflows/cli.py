@@ -88,13 +88,12 @@ def md_command(
     same command resumes from the last checkpoint, or returns at once when the runs have finished.
     Exit code 3 when any run was flagged unstable (e.g. a model stability check).
     """
-    from pymatgen.io.ase import AseAtomsAdaptor
     from rich.table import Table
 
     from screening.campaign import load_campaign
     from screening.candidates import generate_candidates
     from workflows.flows import md_targets
-    from workflows.md_jobs import md_steps, trajectory_path
+    from workflows.md.maker import MDMaker
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if progress:  # off a terminal, progress comes as INFO lines of workflows.md (StepProgress)
@@ -127,51 +126,30 @@ def md_command(
                 allowed=md_ids or sorted(found),
             )
     spec, dev = resolve_engine(campaign, potential, device, trust_model)
-    dtype = campaign.engine.dtype
     output_folder(out, field="--out")
     runs = [(cid, t) for cid in ids for t in temps]
-    atoms = {cid: AseAtomsAdaptor.get_atoms(found[cid].structure) for cid in ids}
-    paths = [trajectory_path(out, cid, t) for cid, t in runs]
-    common = dict(
-        timestep_fs=md_settings.timestep_fs,
-        thermostat=md_settings.thermostat,
-        thermostat_timescale_fs=md_settings.thermostat_timescale_fs,
-        seed=seed,
+    maker = MDMaker(
         potential=spec,
-        overwrite=overwrite,
+        device=dev,
+        dtype=campaign.engine.dtype,
+        md=md_settings,
+        seed=seed,
+        out_dir=str(out),
+        batched=batched,
         progress=progress,
-        **md_steps(md_settings),
     )
     console.print(
-        f"[bold]ilscreen md[/] {len(ids)} candidate(s), {sum(map(len, atoms.values()))} atoms, "
-        f"preset {preset_name}, "
+        f"[bold]ilscreen md[/] {len(ids)} candidate(s), "
+        f"{sum(len(found[cid].structure) for cid in ids)} atoms, preset {preset_name}, "
         f"T = {', '.join(f'{t:g}' for t in temps)} K, {spec} on {dev}, "
         f"{'batched torch-sim' if batched else 'sequential ASE'}"
     )
-    if batched:
-        from potentials.registry import load_torchsim_model
-        from workflows.batched_md import run_nvt_batched
-
-        model = load_torchsim_model(spec, device=dev, dtype=dtype)
-        results = run_nvt_batched(
-            [atoms[cid] for cid, _ in runs],
-            [t for _, t in runs],
-            model,
-            trajectory_paths=paths,
-            candidate_ids=[cid for cid, _ in runs],
-            **common,
-        )
-    else:
-        from potentials.registry import load_calculator
-        from workflows.md import run_nvt
-
-        calc = load_calculator(spec, device=dev, dtype=dtype)
-        results = [
-            run_nvt(
-                atoms[cid], calc, temperature_K=t, trajectory_path=p, candidate_id=cid, **common
-            )
-            for (cid, t), p in zip(runs, paths, strict=True)
-        ]
+    results = maker.run(
+        [found[cid].structure for cid, _ in runs],
+        [cid for cid, _ in runs],
+        [t for _, t in runs],
+        overwrite=overwrite,
+    )
 
     table = Table(title=f"NVT MD, preset {preset_name}")
     for col in (

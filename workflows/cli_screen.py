@@ -67,6 +67,7 @@ def screen(
         workdir=workdir,
         store=store,
         trust_model=trust_model,
+        engines=("mlip", "dft"),
     )
     console.print(
         f"[bold]ilscreen screen[/] {plan.campaign.name}: preset {plan.preset}, "

@@ -31,7 +31,7 @@ from workflows.jobs import (
     rank_and_store,
     system_thermo,
 )
-from workflows.md_jobs import MLIPMDMaker
+from workflows.md.maker import MDMaker
 from workflows.neb_jobs import NEBMaker, tst_transport
 from workflows.relax import mlip_relax_maker
 
@@ -123,7 +123,7 @@ class ScreeningFlowMaker(Maker):
         # --- MD: every (candidate, T) pair in one job, then the transport analysis per candidate
         targets = md_targets(candidates)
         pairs = [(c, t) for c in targets for t in temps]
-        md_maker = MLIPMDMaker(
+        md_maker = MDMaker(
             potential=self.potential,
             device=self.device,
             dtype=self.dtype,

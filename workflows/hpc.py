@@ -379,10 +379,10 @@ def _run_recorded(camp: HPCCampaign, task: str, fn: Any, budget_s: int | None = 
 
 
 def md_maker(plan: Any, *, checkpoint_every_steps: int = 1000, progress: bool = False) -> Any:
-    """The :class:`MLIPMDMaker` that :class:`ScreeningFlowMaker` builds (sequential engine)."""
-    from workflows.md_jobs import MLIPMDMaker
+    """The :class:`MDMaker` that :class:`ScreeningFlowMaker` builds (sequential engine)."""
+    from workflows.md.maker import MDMaker
 
-    return MLIPMDMaker(
+    return MDMaker(
         potential=plan.potential,
         device=plan.device,
         dtype=plan.dtype,
@@ -447,7 +447,7 @@ def trajectory_status(path: Path) -> tuple[str | None, int]:
 
 def md_progress(plan: Any, candidate_id: str) -> tuple[int, int, list[str | None]]:
     """(finished temperatures, frames written, per-T status) of one candidate's MD."""
-    from workflows.md_jobs import trajectory_path
+    from workflows.md.maker import trajectory_path
 
     statuses, frames = [], 0
     for t in temps_of(plan):

@@ -295,18 +295,23 @@ def _phase_label(system: SystemResult, phase: str) -> str | None:
 
 
 @job
-def phase_band_gap(structure: Structure, phase: str, *, max_atoms: int) -> BandGapResult | str:
+def phase_band_gap(
+    structure: Structure, phase: str, *, max_atoms: int, settings: dict[str, Any] | None = None
+) -> BandGapResult | str:
     """GPAW band gap of a relaxed phase, or why there is none (the ranking then uses literature).
 
     Never fails the screen: an SCF failure, or a relaxed cell whose primitive cell grew beyond
     ``max_atoms`` (symmetry lost in relaxation), becomes a note on the electronic criterion.
+    ``settings``: fields of :class:`workflows.dft_gpaw.GPAWSettings` (default: its defaults).
     """
-    from workflows.dft_gpaw import gpaw_band_gap, too_large_for_gap
+    from workflows.dft_gpaw import GPAWSettings, gpaw_band_gap, too_large_for_gap
 
     if why := too_large_for_gap(structure, max_atoms, "relaxed primitive cell"):
         return why
     try:
-        return gpaw_band_gap(structure, phase)
+        return gpaw_band_gap(
+            structure, phase, settings=GPAWSettings(**settings) if settings else None
+        )
     except Exception as exc:  # SCF not converged, GPAW/MPI errors: report, do not stop the screen
         log.warning("GPAW band gap of %s failed: %s", phase, exc)
         return f"GPAW band gap failed: {exc}"
@@ -350,7 +355,8 @@ def rank_and_store(
             gap, note = None, gap
         if gap is not None:
             mesh = "x".join(str(k) for k in gap.kpts)
-            note = f"MLIP-relaxed primitive cell, {gap.n_atoms} atoms, k mesh {mesh}"
+            relaxed_by = "GPAW" if engine == "dft" else "MLIP"
+            note = f"{relaxed_by}-relaxed primitive cell, {gap.n_atoms} atoms, k mesh {mesh}"
         # literature entries are keyed by compound ("LiMg"), phases may carry a structure suffix
         update["electronic"] = assess_electronic(
             label or cand.phase,

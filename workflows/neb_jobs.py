@@ -1,6 +1,6 @@
 """jobflow Maker for the climbing-image NEB of a candidate's Li vacancy hops, and its TST job.
 
-Like :class:`workflows.md_jobs.MLIPMDMaker`, settings are dataclass fields and ``make()`` returns
+Like :class:`workflows.md.maker.MDMaker`, settings are dataclass fields and ``make()`` returns
 one Job, so the same NEB runs in the local screen, on SLURM and under jobflow-remote. The TST job
 is separate: it is cheap, and it is where MD temperatures meet the barriers.
 """

@@ -21,7 +21,7 @@ import fcntl
 import logging
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,8 +100,12 @@ def plan_screen(
     store: str | None = None,
     electronic_engine: str | None = None,
     trust_model: bool = False,
+    engines: Sequence[str] = ("mlip",),
 ) -> ScreenPlan:
     """Validate everything a screen needs (campaign, potential coverage) before any work starts.
+
+    ``engines``: the ``engine.engine`` values the calling command runs (``ilscreen screen``:
+    mlip and dft); any other is refused before any work.
 
     ``electronic_engine`` overrides ``electronic.engine`` with an already resolved value (HPC jobs).
     ``trust_model`` (``--trust-model``): load the potential's model file though it is not shipped.
@@ -112,14 +116,20 @@ def plan_screen(
     from workflows.flows import md_targets
 
     campaign = load_campaign(campaign_file)
-    if campaign.engine.engine != "mlip":  # never run another engine than the one asked for
+    if campaign.engine.engine not in engines:  # never run another engine than the one asked for
         raise InputError(
-            f"engine '{campaign.engine.engine}' is accepted by the schema but `ilscreen screen` "
-            "and `ilscreen submit` run only the MLIP engine so far (VASP inputs: `ilscreen vasp "
-            "inputs`; GPAW band gaps: `ilscreen dft gap`)",
+            f"engine '{campaign.engine.engine}' is accepted by the schema but this command runs "
+            f"only {' and '.join(engines)} (`engine: dft` runs under `ilscreen screen`; VASP "
+            "inputs: `ilscreen vasp inputs`; GPAW band gaps: `ilscreen dft gap`)",
             file=campaign_file,
             field="engine.engine",
-            allowed=["mlip"],
+            allowed=list(engines),
+        )
+    if campaign.engine.engine == "dft":
+        from workflows.dft_campaign import plan_dft_screen
+
+        return plan_dft_screen(
+            campaign, campaign_file, preset=preset, workdir=Path(workdir), store=store
         )
     trust_campaign(campaign)
     preset_name = preset or campaign.default_preset
@@ -202,6 +212,11 @@ def stored_results(plan: ScreenPlan) -> list[CandidateResult] | None:
 def build_flow(plan: ScreenPlan, *, batched: bool = False) -> Any:
     """The screening Flow of ``plan``: what ``run_screen`` runs locally and HPC managers submit."""
     from workflows.flows import ScreeningFlowMaker
+
+    if plan.provenance.engine == "dft":
+        from workflows.dft_campaign import build_dft_flow
+
+        return build_dft_flow(plan)
 
     return ScreeningFlowMaker(
         preset=plan.preset,

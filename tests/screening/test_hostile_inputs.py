@@ -471,7 +471,7 @@ def test_symlink_out_of_the_root_is_refused(tmp_path: Path) -> None:
 
 
 def test_md_trajectory_path_refuses_an_escaping_id(tmp_path: Path) -> None:
-    from workflows.md_jobs import trajectory_path
+    from workflows.md.maker import trajectory_path
 
     with pytest.raises(InputError, match="CANDIDATE_ID"):
         trajectory_path(tmp_path / "mdout", "../../2x2x2/vac1/seed0", 548.0)

@@ -21,7 +21,7 @@ from potentials.registry import DEFAULT_SPEC
 from screening.errors import InputError
 from screening.trajectory import TrajectoryWriter
 from workflows import hpc
-from workflows.md_jobs import trajectory_path
+from workflows.md.maker import trajectory_path
 from workflows.screen import build_flow
 
 MINI = Path(__file__).parent / "data" / "mini_campaign.yaml"

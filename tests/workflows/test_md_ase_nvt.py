@@ -18,7 +18,7 @@ from screening.errors import InputError
 from screening.trajectory import read_trajectory
 from screening.units import FS_TO_ASE_TIME, fs_to_ase_time
 from workflows.md import MDInterrupted, default_checkpoint_path, run_nvt
-from workflows.md_guards import StabilityGuards, closest_contact
+from workflows.md.guards import StabilityGuards, closest_contact
 
 # Argon-like LJ: sigma 3.4 Å, epsilon 10.4 meV, fcc a = 5.26 Å.
 SIGMA, EPS, A_FCC = 3.4, 0.0104, 5.26

@@ -11,8 +11,13 @@ from ase.calculators.calculator import Calculator, all_changes
 from screening.errors import InputError
 from screening.trajectory import read_trajectory
 from screening.units import KB_EV, fs_to_ase_time
-from workflows.batched_md import fs_to_torchsim_time, kelvin_to_torchsim_kT, run_nvt_batched
-from workflows.md import MDInterrupted, run_nvt
+from workflows.md import (
+    MDInterrupted,
+    fs_to_torchsim_time,
+    kelvin_to_torchsim_kT,
+    run_nvt,
+    run_nvt_batched,
+)
 
 SIGMA, EPS, A_FCC, RC = 3.4, 0.0104, 5.26, 5.0
 

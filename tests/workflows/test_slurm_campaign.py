@@ -24,7 +24,7 @@ from potentials.registry import DEFAULT_SPEC
 from screening.trajectory import read_trajectory
 from workflows import hpc
 from workflows.md import default_checkpoint_path
-from workflows.md_jobs import trajectory_path
+from workflows.md.maker import trajectory_path
 from workflows.screen import plan_screen, stored_results
 
 MINI = Path(__file__).parent / "data" / "mini_campaign_slurm.yaml"

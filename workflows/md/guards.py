@@ -1,4 +1,4 @@
-"""Stability guards shared by the ASE and torch-sim MD paths.
+"""Stability guards of the MD runner, and the one rule for "this run is physical".
 
 A guard violation stops the run, keeps the trajectory file consistent (only complete frames) and
 marks the result ``stable=False`` with a reason; nothing downstream may silently analyse it.
@@ -15,6 +15,10 @@ Checks (per system):
   ``min_frames_for_mean`` frames spanning ``min_production_fs_for_mean`` exist) and the
   conserved-quantity drift (linear fit, eV/atom/ps; only for thermostats with a conserved
   extended energy, i.e. Nosé–Hoover chain).
+
+:func:`run_is_physical` is the temperature-and-collapse verdict shared by these guards, the model
+card's MD checks and the distillation's stability runs; only its tolerance differs by purpose
+(an in-run abort is wider than the verdict on a finished run, see :data:`ABORT_T_TOLERANCE`).
 """
 
 from __future__ import annotations
@@ -27,6 +31,65 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from screening.contacts import MIN_BOND_FRACTION, MIN_DISTANCE_A, pair_collapse_limits
 
+#: verdict on a finished run (model card, distillation): mean T within 5 % of the target
+VERDICT_T_TOLERANCE = 0.05
+#: abort rule while a run is going (the guards' default): a running mean over a short window of a
+#: small cell fluctuates more than the final mean, and a false abort throws the run away
+ABORT_T_TOLERANCE = 0.10
+
+
+def unphysical_reason(
+    mean_temperature_K: float,
+    target_temperature_K: float,
+    *,
+    tolerance: float = VERDICT_T_TOLERANCE,
+    n_atoms: int | None = None,
+    collapsed: bool = False,
+    label: str = "mean T",
+) -> str | None:
+    """Why a run is not physical (collapsed, or mean temperature off target), else None.
+
+    ``tolerance`` is the allowed relative deviation of the mean temperature; with ``n_atoms`` it
+    is widened to ``2·sqrt(2/3N)``, the relative spread of an N-atom cell's instantaneous T, so a
+    small cell is not failed for its own fluctuations. ``label`` names the mean in the message.
+    """
+    if collapsed:
+        return "atoms closer than their collapse limit"
+    tol = tolerance
+    if n_atoms is not None:
+        tol = max(tolerance, 2.0 * np.sqrt(2.0 / (3.0 * n_atoms)))
+    if not np.isfinite(mean_temperature_K):
+        return f"no finite {label} recorded"
+    if abs(mean_temperature_K - target_temperature_K) > tol * target_temperature_K:
+        deviation = 100.0 * (mean_temperature_K - target_temperature_K) / target_temperature_K
+        return (
+            f"{label} {mean_temperature_K:.1f} K {deviation:+.1f} % off target "
+            f"{target_temperature_K:.1f} K (allowed ±{100 * tol:.0f} %)"
+        )
+    return None
+
+
+def run_is_physical(
+    mean_temperature_K: float,
+    target_temperature_K: float,
+    *,
+    tolerance: float = VERDICT_T_TOLERANCE,
+    n_atoms: int | None = None,
+    collapsed: bool = False,
+) -> bool:
+    """True when no pair collapsed and the mean temperature is on target (see
+    :func:`unphysical_reason` for the parameters)."""
+    return (
+        unphysical_reason(
+            mean_temperature_K,
+            target_temperature_K,
+            tolerance=tolerance,
+            n_atoms=n_atoms,
+            collapsed=collapsed,
+        )
+        is None
+    )
+
 
 class StabilityGuards(BaseModel):
     """Thresholds for flagging an unstable MD run (defaults suit 1–2 fs Li-alloy MLIP MD)."""
@@ -35,7 +98,7 @@ class StabilityGuards(BaseModel):
 
     max_temperature_factor: float = Field(3.0, gt=1.0, description="instantaneous T / target")
     mean_temperature_tolerance: float = Field(
-        0.10,
+        ABORT_T_TOLERANCE,
         gt=0.0,
         description="running mean T in production: allowed relative deviation (widened to "
         "2·sqrt(2/3N) for small cells, whose instantaneous T fluctuates that much)",
@@ -151,13 +214,15 @@ def check_periodic(
     n = len(state.temperature_K)
     elapsed_fs = 1e3 * (state.time_ps[-1] - state.time_ps[0]) if n else 0.0
     if n >= guards.min_frames_for_mean and elapsed_fs >= guards.min_production_fs_for_mean:
-        mean_t = float(np.mean(state.temperature_K))
-        tol = max(guards.mean_temperature_tolerance, 2.0 * np.sqrt(2.0 / (3.0 * n_atoms)))
-        if abs(mean_t - target_K) > tol * target_K:
-            return (
-                f"running mean T {mean_t:.1f} K outside ±{100 * tol:.0f}% "
-                f"of target {target_K:.1f} K"
-            )
+        reason = unphysical_reason(
+            float(np.mean(state.temperature_K)),
+            target_K,
+            tolerance=guards.mean_temperature_tolerance,
+            n_atoms=n_atoms,
+            label="running mean T",
+        )
+        if reason is not None:
+            return reason
     if has_conserved and n >= guards.min_frames_for_drift:
         drift = drift_per_atom_per_ps(state.time_ps, state.conserved_eV, n_atoms)
         if abs(drift) > guards.max_conserved_drift_eV_per_atom_per_ps:
