@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the card renderer imports this module; keep it light
-    from screening.campaign import Campaign
+    from screening.campaign import Campaign, DFTSettings
     from screening.candidates import Candidate
     from screening.thermo import PhaseEnergy, SystemThermo
 
@@ -41,15 +41,17 @@ def relax_energies(
     steps: int,
     device: str = "cpu",
     dtype: str = "float64",
+    dft: DFTSettings | None = None,
 ) -> dict[str, PhaseEnergy]:
     """Relax every candidate with ``spec`` through the screen's Maker; ``{candidate id: energy}``.
 
     Runs the same atomate2 jobs under ``run_locally`` as ``ilscreen screen``, so a difference found
     here is a difference the screen would see. ``system`` of each energy is the candidate's own;
-    :func:`system_thermos` re-labels the shared Li references per system.
+    :func:`system_thermos` re-labels the shared Li references per system. ``spec`` ``gpaw``: the
+    ``engine: dft`` relaxations with ``dft`` (the campaign's ``engine.dft``).
     """
     if spec == "gpaw":
-        return gpaw_energies(candidates, fmax=fmax, steps=steps)
+        return gpaw_energies(candidates, fmax=fmax, steps=steps, dft=dft)
     from jobflow import Flow, JobStore, run_locally
     from maggma.stores import MemoryStore
 
@@ -80,26 +82,32 @@ def relax_energies(
 
 
 def gpaw_energies(
-    candidates: Sequence[Candidate], *, fmax: float, steps: int
+    candidates: Sequence[Candidate], *, fmax: float, steps: int, dft: DFTSettings | None = None
 ) -> dict[str, PhaseEnergy]:
-    """The PBE anchor: GPAW relaxations (same FIRE + Fréchet cell filter as the MLIP Maker) of
-    each candidate's primitive cell, with the project's GPAW settings (:mod:`workflows.dft_gpaw`).
+    """The PBE anchor: the ``engine: dft`` screen's own GPAW relaxation and energy jobs
+    (:mod:`workflows.dft_campaign`) on each candidate's primitive cell, under ``run_locally``.
 
     Primitive cells keep PBE affordable on a CPU; energies per atom do not depend on the cell.
     """
-    from screening.thermo import PhaseEnergy
-    from workflows.dft_gpaw import gpaw_relax, primitive_cell
+    from jobflow import Flow, run_locally
 
-    out: dict[str, PhaseEnergy] = {}
-    for c in candidates:
-        structure, energy, converged = gpaw_relax(primitive_cell(c.structure), fmax=fmax,
-                                                  steps=steps)  # fmt: skip
-        out[c.id] = PhaseEnergy(
-            system=c.system, phase=c.phase, formula=structure.composition.formula.replace(" ", ""),
-            energy_eV=energy, n_atoms=len(structure), volume_A3=structure.volume, engine="gpaw",
-            functional="PBE", relaxed=converged, source_id=c.id,
-        )  # fmt: skip
-    return out
+    from screening.campaign import DFTSettings
+    from workflows.dft_campaign import dft_spec, gpaw_phase_energy, gpaw_settings
+    from workflows.dft_gpaw import GPAWRelaxMaker, primitive_cell
+
+    dft = dft or DFTSettings()
+    maker = GPAWRelaxMaker(settings=gpaw_settings(dft), fmax=fmax, steps=steps,
+                           optimizer=dft.optimizer, fix_symmetry=dft.fix_symmetry)  # fmt: skip
+    jobs = {c.id: maker.make(primitive_cell(c.structure)) for c in candidates}
+    responses = run_locally(Flow(list(jobs.values())), ensure_success=True, log=False)
+    by_id = {c.id: c for c in candidates}
+    return {
+        cid: gpaw_phase_energy.original(
+            responses[job.uuid][1].output, system=by_id[cid].system, phase=by_id[cid].phase,
+            candidate_id=cid, potential=dft_spec(dft), xc=dft.xc,
+        )
+        for cid, job in jobs.items()
+    }
 
 
 def system_thermos(
@@ -241,8 +249,9 @@ def fidelity_report(
     """Relax the thermo candidates with ``spec`` and ``reference`` and compare them system by
     system, plus the Li bcc − fcc difference; ``pass`` is every bound met."""
     thermo = [c for c in candidates if "thermo" in c.purposes]
-    mine = relax_energies(thermo, spec, fmax=fmax, steps=steps, device=device, dtype=dtype)
-    ref = relax_energies(thermo, reference, fmax=fmax, steps=steps, device=device, dtype=dtype)
+    dft = campaign.engine.dft
+    kw = dict(fmax=fmax, steps=steps, device=device, dtype=dtype, dft=dft)
+    mine, ref = relax_energies(thermo, spec, **kw), relax_energies(thermo, reference, **kw)
     ours, theirs = system_thermos(campaign, thermo, mine), system_thermos(campaign, thermo, ref)
     systems = [compare_system(ours[name], theirs[name], bounds) for name in ours]
     li = _row(
@@ -259,12 +268,20 @@ def fidelity_report(
             "max_steps": steps,
             "dtype": dtype,
             "maker": "workflows.relax.mlip_relax_maker (atomate2 ForceFieldRelaxMaker)",
+            **({"gpaw": _gpaw_settings(dft)} if "gpaw" in (spec, reference) else {}),
         },
         "bounds": {k: getattr(bounds, k) for k in bounds.__dataclass_fields__},
         "systems": systems,
         "li_bcc_fcc": li,
         "pass": li["pass"] is not False and all(s["pass"] for s in systems),
     }
+
+
+def _gpaw_settings(dft: DFTSettings) -> dict[str, Any]:
+    """The GPAW side's settings and code version, as the DFT screen records them."""
+    from workflows.dft_campaign import dft_provenance
+
+    return {**dft_provenance(dft), "maker": "workflows.dft_gpaw.GPAWRelaxMaker (primitive cells)"}
 
 
 def _fmt(x: float | None) -> str:

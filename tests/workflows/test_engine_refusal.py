@@ -1,6 +1,6 @@
-"""`engine: vasp | dft` is valid campaign input, but no screen or submission runs it yet: both
-commands refuse it with one error naming the file, the field and what is allowed, before any work
-(never an MLIP run in its place)."""
+"""`engine: vasp | dft` is valid campaign input; a command that does not run an engine refuses it
+with one error naming the file, the field and what is allowed, before any work (never an MLIP run
+in its place). `ilscreen screen` runs `dft` (GPAW, tests/workflows/test_dft_campaign.py)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,14 @@ from screening.cli import main
 MINI = Path(__file__).parent / "data" / "mini_campaign.yaml"
 
 
-@pytest.mark.parametrize("engine", ["vasp", "dft"])
-@pytest.mark.parametrize("command", [["screen"], ["submit", "--scheduler", "slurm"]])
+@pytest.mark.parametrize(
+    ("engine", "command"),
+    [
+        ("vasp", ["screen"]),
+        ("vasp", ["submit", "--scheduler", "slurm"]),
+        ("dft", ["submit", "--scheduler", "slurm"]),
+    ],
+)
 def test_unsupported_engine_is_refused(
     engine: str, command: list[str], tmp_path: Path, monkeypatch, capsys
 ) -> None:
