@@ -26,7 +26,7 @@ from pymatgen.io.ase import AseAtomsAdaptor
 from screening.barriers import NEBResult
 from screening.campaign import DFTSettings, MDSettings, NEBSettings
 from workflows.dft_gpaw import GPAWSettings, gpaw_calculator, kpoint_mesh
-from workflows.md_jobs import md_steps, trajectory_path
+from workflows.md.maker import md_steps, trajectory_path
 
 # ----------------------------------------------------------------------------- cost guard
 
