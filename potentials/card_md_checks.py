@@ -17,9 +17,8 @@ from typing import Any
 import numpy as np
 
 from screening.errors import InputError
+from workflows.md.guards import run_is_physical, unphysical_reason
 
-#: a run is "physical" when its mean temperature is within this fraction of the target
-MAX_T_DEVIATION = 0.05
 #: the student's D(Li) must agree with the teacher's within this factor (issue 3)
 MAX_D_RATIO = 2.0
 
@@ -80,8 +79,7 @@ def summarize_run(path: Path) -> dict[str, Any]:
         "mean_T_deviation_pct": _rounded(100.0 * (mean_t - target) / target, 2),
         "closest_contact_A": _rounded(closest, 3),
         "closest_non_CC_contact_A": _rounded(closest_non_cc, 3),
-        "stable": a["status"] == "completed"
-        and bool(abs(mean_t - target) <= MAX_T_DEVIATION * target),
+        "stable": a["status"] == "completed" and run_is_physical(mean_t, target),
         "unstable_reason": a.get("unstable_reason") or None,
         "D_Li_cm2_s": None,
         "D_Li_sigma_cm2_s": None,
@@ -90,7 +88,7 @@ def summarize_run(path: Path) -> dict[str, Any]:
         "trajectory": str(path),
     }
     if a["status"] == "completed" and not row["stable"]:
-        row["unstable_reason"] = f"mean T {row['mean_T_deviation_pct']:+.1f} % off target"
+        row["unstable_reason"] = unphysical_reason(mean_t, target)
     if row["stable"] and (traj.numbers == 3).any():
         try:
             res = analyze_file(path)
