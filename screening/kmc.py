@@ -64,26 +64,34 @@ class SiteNetwork:
         return len(self.frac_coords)
 
     def supercell(self, matrix: int | np.ndarray | list) -> SiteNetwork:
-        """The same network in the cell ``matrix @ lattice`` (sites and edges × |det M|)."""
+        """The same network in the cell ``matrix @ lattice`` (sites and edges × |det M|).
+
+        Site (s, t) is old site s translated by lattice point t (one representative t per coset
+        of the new lattice); an edge's image in the new cell is counted between the wrapped
+        positions, so any non-singular integer matrix works, not only diagonal ones.
+        """
         m = _as_matrix(matrix)
         minv = np.linalg.inv(m)
         pts = _lattice_points(m)
         index: dict[tuple[int, tuple[int, ...]], int] = {}
+        offset: dict[tuple[int, tuple[int, ...]], np.ndarray] = {}
         frac = []
         for s, f in enumerate(self.frac_coords):
             for t in pts:
                 p = (f + t) @ minv
-                index[(s, tuple(t))] = len(frac)
-                frac.append(p - np.floor(p + 1e-9))
+                key = (s, tuple(int(x) for x in t))
+                index[key] = len(frac)
+                offset[key] = np.floor(p + 1e-9).astype(int)
+                frac.append(p - offset[key])
         edges = []
         for e in self.edges:
             for t in pts:
-                i_new = index[(e.i, tuple(t))]
+                src = (e.i, tuple(int(x) for x in t))
                 tj = t + np.asarray(e.image)
-                p = (self.frac_coords[e.j] + tj) @ minv
-                img = np.floor(p + 1e-9).astype(int)
-                r = tuple(np.rint(tj - img @ m).astype(int))
-                edges.append(Edge(i_new, index[(e.j, r)], tuple(int(x) for x in img),
+                k = np.floor(tj @ minv + 1e-9).astype(int)  # new-cell translation of tj
+                dst = (e.j, tuple(int(x) for x in np.rint(tj - k @ m)))
+                img = k + offset[dst] - offset[src]
+                edges.append(Edge(index[src], index[dst], tuple(int(x) for x in img),
                                   e.saddle_energy_eV, e.label))
         reps = len(pts)
         cls = None if self.site_class is None else np.repeat(self.site_class, reps)

@@ -74,6 +74,18 @@ def supercell_matrix(cell: Structure, supercell: Structure) -> np.ndarray:
     return rounded.astype(int)
 
 
+def hop_cell(phase_cell: Structure, md_cell: Structure) -> tuple[Structure, np.ndarray]:
+    """The primitive cell of ``phase_cell`` and the integer matrix that makes ``md_cell`` of it.
+
+    The hop graph is built on the primitive cell: MigrationGraph labels hops by comparing every
+    pair of edges (each comparison O(sites²)), which took 3 min on Li15Si4's 76-atom conventional
+    cell and 39 s on its 38-atom primitive, for the same distinct hops. The supercell, and so the
+    NEB and KMC cells, are the same either way.
+    """
+    prim = phase_cell.get_primitive_structure()
+    return prim, supercell_matrix(prim, md_cell)
+
+
 def hop_endpoints(
     cell: Structure, hop: DistinctHop, matrix: np.ndarray, tol_A: float = 0.05
 ) -> tuple[Structure, Structure]:

@@ -47,7 +47,7 @@ def neb_command(
     from screening.barriers import neb_transport
     from screening.campaign import load_campaign
     from screening.candidates import generate_candidates
-    from screening.migration import supercell_matrix
+    from screening.migration import hop_cell
     from workflows.neb_jobs import NEBMaker
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -76,13 +76,13 @@ def neb_command(
         if temperatures
         else sorted({*campaign.temperatures_for(preset_name), *campaign.operating_temperatures})
     )
-    matrix = supercell_matrix(phase.structure, cand.structure)
+    cell, matrix = hop_cell(phase.structure, cand.structure)
     neb = NEBMaker(potential=spec, device=dev, dtype=campaign.engine.dtype, settings=settings).make(
-        phase.structure, matrix.tolist(), cand.id, cand.n_vacancies
+        cell, matrix.tolist(), cand.id, cand.n_vacancies
     )
     console.print(f"[bold]ilscreen neb[/] {cand.id}: CI-NEB of every distinct hop with {spec}")
     result = run_locally(neb, log=False, ensure_success=True)[neb.uuid][1].output
-    tst = neb_transport(phase.structure, matrix, result, temps, settings)
+    tst = neb_transport(cell, matrix, result, temps, settings)
 
     table = Table(title=f"CI-NEB {cand.id} ({spec}, {result.n_atoms} atoms)")
     columns = ("hop", "length (Å)", "×", "forward (eV)", "backward (eV)", "fmax (eV/Å)", "ok", "s")

@@ -19,7 +19,7 @@ from jobflow import Flow, Maker
 from screening.campaign import Campaign, NEBSettings
 from screening.candidates import Candidate
 from screening.dissolution import solute_supercell
-from screening.migration import supercell_matrix
+from screening.migration import hop_cell
 from screening.paths import id_path
 from screening.results import Provenance
 from workflows.dft_gpaw import too_large_for_gap
@@ -235,8 +235,9 @@ class ScreeningFlowMaker(Maker):
             if cand.n_vacancies == 0 or (cand.system, cand.phase) not in relaxed:
                 continue
             phase_cand, _ = relaxed[(cand.system, cand.phase)]
-            cell = phase_cand.structure  # the MD cell's lattice: NEB and MD see the same cell
-            matrix = supercell_matrix(cell, cand.structure).tolist()
+            # the MD cell's lattice: NEB and MD see the same cell
+            cell, m = hop_cell(phase_cand.structure, cand.structure)
+            matrix = m.tolist()
             neb = maker.make(cell, matrix, cand.id, cand.n_vacancies)
             neb.name = f"neb {cand.id}"
             tst = tst_transport(

@@ -29,6 +29,7 @@ from screening.migration import (
     hop_endpoints,
     migration_graph,
 )
+from workflows.neb_band import attach
 
 logger = logging.getLogger(__name__)
 
@@ -56,18 +57,22 @@ def hop_barrier(
     hop: DistinctHop,
     calculator: Any,
     settings: NEBSettings,
+    model: Any | None = None,
 ) -> HopBarrier:
-    """Relax both endpoints, interpolate by IDPP, run CI-NEB; energies are total cell energies."""
+    """Relax both endpoints, interpolate by IDPP, run CI-NEB; energies are total cell energies.
+
+    With a torch-sim ``model`` every energy comes from it, the band's images in one batched call
+    per step (:mod:`workflows.neb_band`); otherwise from the ASE ``calculator``.
+    """
     t0 = time.perf_counter()
     adaptor = AseAtomsAdaptor()
     first, last = adaptor.get_atoms(start), adaptor.get_atoms(end)
     for atoms in (first, last):
-        atoms.calc = calculator
+        attach([atoms], model, calculator)
     e_start, ok_start = _relax(first, settings.endpoint_fmax_eV_A, settings.max_steps)
     e_end, ok_end = _relax(last, settings.endpoint_fmax_eV_A, settings.max_steps)
     images = [first] + [first.copy() for _ in range(settings.n_images)] + [last]
-    for atoms in images[1:-1]:
-        atoms.calc = calculator
+    attach(images[1:-1], model, calculator)
     band = NEB(
         images,
         k=settings.spring_eV_A2,
@@ -106,6 +111,7 @@ def phase_barriers(
     settings: NEBSettings,
     progress: Callable[[str], None] | None = None,
     species: str = "Li",
+    model: Any | None = None,
 ) -> list[HopBarrier]:
     """CI-NEB of every distinct hop of ``cell`` (relaxed phase) in its supercell ``matrix``."""
     hops = distinct_hops(migration_graph(cell, settings.cutoff_A, species))
@@ -120,7 +126,7 @@ def phase_barriers(
     out = []
     for k, hop in enumerate(hops, 1):
         start, end = hop_endpoints(cell, hop, matrix)
-        result = hop_barrier(start, end, hop, calculator, settings)
+        result = hop_barrier(start, end, hop, calculator, settings, model)
         msg = (
             f"hop {k}/{len(hops)} ({hop.length_A:.2f} Å): barrier "
             f"{result.forward_barrier_eV:.3f}/{result.backward_barrier_eV:.3f} eV, "

@@ -38,13 +38,18 @@ class NEBMaker(Maker):
         n_vacancies: int = 1,
     ) -> NEBResult:
         """Barriers of every distinct hop (endpoints relaxed in the fixed relaxed cell)."""
-        from potentials.registry import load_calculator
+        from potentials.registry import describe, load_calculator, load_torchsim_model
         from workflows.neb import phase_barriers
 
         t0 = time.perf_counter()
         calc = load_calculator(self.potential, device=self.device, dtype=self.dtype)
+        model = (
+            load_torchsim_model(self.potential, device=self.device, dtype=self.dtype)
+            if describe(self.potential).batched_md
+            else None
+        )
         matrix = np.array(supercell_matrix, dtype=int)
-        hops = phase_barriers(cell, matrix, calc, self.settings)
+        hops = phase_barriers(cell, matrix, calc, self.settings, model=model)
         return NEBResult(
             candidate_id=candidate_id,
             potential=self.potential,

@@ -57,6 +57,30 @@ def test_correlation_factor_and_random_walk_D(kind: str, reps: int) -> None:
     assert res.D_cm2_s == pytest.approx(f_exact * z * gamma * a2 / (6 * (n - 1)), rel=0.02)
 
 
+def _edge_lengths(net: SiteNetwork) -> np.ndarray:
+    d = net.frac_coords[[e.j for e in net.edges]] + np.array([e.image for e in net.edges])
+    d -= net.frac_coords[[e.i for e in net.edges]]
+    return np.linalg.norm(d @ net.lattice, axis=1)
+
+
+def test_non_diagonal_supercell_of_fcc_primitive() -> None:
+    """fcc primitive cell (1 site, 6 edges) × M with M @ prim = 4 × conventional: the same walk."""
+    prim = np.array([[0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]]) * A
+    nn = A * np.sqrt(0.5)
+    edges = tuple(Edge(0, 0, img, 0.3, 0) for img in
+                  [(1, 0, 0), (0, 1, 0), (0, 0, 1), (1, -1, 0), (1, 0, -1), (0, 1, -1)])
+    base = SiteNetwork(prim, np.zeros((1, 3)), np.zeros(1), edges)
+    m = 4 * np.array([[-1, 1, 1], [1, -1, 1], [1, 1, -1]])
+    net = base.supercell(m)
+    assert np.allclose(net.lattice, np.eye(3) * 4 * A)
+    assert net.n_sites == 256 and len(net.edges) == 256 * 6
+    assert np.allclose(_edge_lengths(net), nn)  # every edge joins true nearest neighbours
+    degree = np.bincount([x for e in net.edges for x in (e.i, e.j)], minlength=256)
+    assert set(degree) == {12}
+    res = kmc_tracer_diffusion(net, 600.0, attempt_frequency_Hz=1e13, target_rel_sigma=0.006)
+    assert res.correlation_factor == pytest.approx(0.7815, rel=0.02)
+
+
 def test_two_sublattice_detailed_balance() -> None:
     net = _lattice_network("bcc").supercell(4)
     de = 0.05
