@@ -110,3 +110,33 @@ def test_neb_command_refuses_a_candidate_without_vacancy(tmp_path):
     res = CliRunner().invoke(app, ["neb", "Li-Sb/Li3Sb/2x2x2/vac0", "--preset", "quick"])
     assert res.exit_code != 0
     assert "no vacancy candidate" in str(res.exception) or "no vacancy candidate" in res.output
+
+
+def test_batched_band_matches_one_calculator_per_image():
+    """The band's one-call evaluation (neb_band) gives each image what its own ASE call gives."""
+    from potentials.registry import load_calculator, load_torchsim_model
+    from workflows.neb_band import attach
+
+    li = Structure.from_spacegroup("Im-3m", Lattice.cubic(3.44), ["Li"], [[0, 0, 0]])
+    li.make_supercell(2)
+    rng = np.random.default_rng(0)
+    images = []
+    for _ in range(3):
+        atoms = AseAtomsAdaptor().get_atoms(li)
+        atoms.rattle(0.1, rng=rng)
+        images.append(atoms)
+    spec = "mace:ilscreen-li-alloys"
+    calc = load_calculator(spec, dtype="float64")
+    ref = []
+    for atoms in images:
+        c = atoms.copy()
+        c.calc = calc
+        ref.append((c.get_potential_energy(), c.get_forces()))
+    ev = attach(images, load_torchsim_model(spec, dtype="float64"), calc)
+    for atoms, (e, f) in zip(images, ref, strict=True):
+        assert atoms.get_potential_energy() == pytest.approx(e, abs=1e-6)
+        np.testing.assert_allclose(atoms.get_forces(), f, atol=1e-6)
+    assert ev is not None and ev.calls == 1  # one batched call answered all three images
+    images[1].positions[0, 0] += 0.05
+    images[1].get_forces()
+    assert ev.calls == 2
