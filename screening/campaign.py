@@ -169,6 +169,19 @@ class NEBSettings(_Strict):
     barrier_sigma_eV: float = Field(default=0.03, ge=0, le=0.5)
 
 
+class VaspSettings(_Strict):
+    """``engine: vasp``: how the reference-protocol MD is cut into restartable VASP runs.
+
+    The electronic settings are the protocol's (workflows.vasp); the VASP command and POTCARs
+    are site configuration (atomate2's ``VASP_CMD``, pymatgen's ``PMG_VASP_PSP_DIR``).
+    """
+
+    segment_ps: float = Field(
+        default=50.0, gt=0, le=MAX_MD_PS, description="longest MD segment (one VASP run), ps"
+    )
+    ml_force_field: bool = Field(default=True, description="VASP's on-the-fly MLFF (ML_LMLFF)")
+
+
 class Preset(_Strict):
     """A named protocol; fields left empty fall back to the campaign's values."""
 
@@ -213,6 +226,7 @@ class EngineSettings(_Strict):
     """
 
     engine: EngineName = "mlip"
+    vasp: VaspSettings = Field(default_factory=VaspSettings)
     potential: str = "mace:ilscreen-li-alloys"
     thermo_potential: str | None = "sevennet:7net-0"
     device: Literal["cpu", "cuda"] = "cpu"
@@ -444,6 +458,7 @@ class Campaign(_Strict):
         """
         # GPAW settings are science only for `engine: dft`; other campaigns keep their hash
         ignored = {"trusted_models"} | ({"dft"} if self.engine.engine != "dft" else set())
+        ignored |= {"vasp"} if self.engine.engine != "vasp" else set()
         science = self.model_dump(mode="json", exclude={"engine": ignored})
         payload = {"campaign": science, "preset": preset}
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"))

@@ -34,12 +34,26 @@ def parse_temperatures(text: str) -> list[float]:
 
 
 def resolve_engine(
-    campaign: Any, potential: str | None, device: str | None, trust_model: bool
+    campaign: Any,
+    potential: str | None,
+    device: str | None,
+    trust_model: bool,
+    *,
+    source: str | Path | None = None,
 ) -> tuple[str, str]:
-    """(potential spec, device) of a command: its options over the campaign's, trust and device
-    checked before any model file is read."""
+    """(potential spec, device) of an MLIP command: its options over the campaign's, trust and
+    device checked before any model file is read. ``md`` and ``neb`` run the MLIP only: a
+    campaign asking for another engine is refused (never an MLIP run in its place)."""
     from potentials.registry import check_device, trust_campaign, trust_spec
 
+    if campaign.engine.engine != "mlip":
+        raise InputError(
+            f"engine '{campaign.engine.engine}' runs under `ilscreen screen` (and vasp under "
+            "`ilscreen submit`); this command runs the MLIP only",
+            file=source,
+            field="engine.engine",
+            allowed=["mlip"],
+        )
     trust_campaign(campaign)
     spec = potential or campaign.engine.potential
     if trust_model:
@@ -125,7 +139,7 @@ def md_command(
                 field="CANDIDATE_ID",
                 allowed=md_ids or sorted(found),
             )
-    spec, dev = resolve_engine(campaign, potential, device, trust_model)
+    spec, dev = resolve_engine(campaign, potential, device, trust_model, source=candidates)
     output_folder(out, field="--out")
     runs = [(cid, t) for cid in ids for t in temps]
     maker = MDMaker(

@@ -69,7 +69,7 @@ def neb_command(
         for c in found.values()
         if "thermo" in c.purposes and (c.system, c.phase) == (cand.system, cand.phase)
     )
-    spec, dev = resolve_engine(campaign, potential, device, trust_model)
+    spec, dev = resolve_engine(campaign, potential, device, trust_model, source=candidates)
     settings = campaign.preset(preset_name).neb
     temps = (
         parse_temperatures(temperatures)

@@ -67,7 +67,7 @@ def screen(
         workdir=workdir,
         store=store,
         trust_model=trust_model,
-        engines=("mlip", "dft"),
+        engines=("mlip", "dft", "vasp"),
     )
     console.print(
         f"[bold]ilscreen screen[/] {plan.campaign.name}: preset {plan.preset}, "

@@ -50,6 +50,9 @@ FINAL_TASK = "final"
 #: recorded as failed candidates, re-running them would give the same answer)
 FINISHED = ("completed", "unstable")
 TaskState = Literal["not submitted", "queued", "running", "done", "failed"]
+#: the ``engine.engine`` values ``ilscreen submit`` runs (vasp: one SLURM job per MD candidate
+#: runs its VASP segments, workflows.vasp_campaign)
+HPC_ENGINES = ("mlip", "vasp")
 
 
 # ------------------------------------------------------------------------------ small helpers
@@ -125,6 +128,7 @@ class PlanArgs:
             workdir=self.workdir,
             store=self.store,
             electronic_engine=self.electronic_engine,
+            engines=HPC_ENGINES,
         )
 
 
@@ -402,6 +406,10 @@ def run_md_task(plan_args: PlanArgs, candidate_id: str, *, progress: bool = Fals
     if candidate_id not in by_id:
         raise InputError(f"{candidate_id!r} is not an MD candidate of this plan",
                          field="candidate", allowed=sorted(by_id))  # fmt: skip
+    if plan.provenance.engine == "vasp":
+        from workflows import vasp_campaign
+
+        return vasp_campaign.run_md_task(plan, candidate_id)
     cand = by_id[candidate_id]
     temps = plan.campaign.temperatures_for(plan.preset)
     maker = md_maker(
@@ -448,6 +456,11 @@ def trajectory_status(path: Path) -> tuple[str | None, int]:
 def md_progress(plan: Any, candidate_id: str) -> tuple[int, int, list[str | None]]:
     """(finished temperatures, frames written, per-T status) of one candidate's MD."""
     from workflows.md.maker import trajectory_path
+
+    if plan.provenance.engine == "vasp":  # VASP segments: finished ones carry a marker
+        from workflows import vasp_campaign
+
+        return vasp_campaign.md_progress(plan, candidate_id)
 
     statuses, frames = [], 0
     for t in temps_of(plan):
@@ -519,7 +532,7 @@ def submit_campaign(
     resources = resources or Resources()
     work = Path(workdir).resolve()
     plan = plan_screen(campaign_file, preset=preset, potential=potential, device=device,
-                       workdir=work, store=store)  # fmt: skip
+                       workdir=work, store=store, engines=HPC_ENGINES)  # fmt: skip
     camp = HPCCampaign(work)
     queue = queue or get_queue(scheduler)
     if camp.jobs_file.is_file():
@@ -758,7 +771,8 @@ def submit_jobflow_remote(
         raise InputError(f"unknown jobflow-remote worker {worker!r}", field="--worker",
                          allowed=sorted(proj.workers))  # fmt: skip
     plan = plan_screen(campaign_file, preset=preset, potential=potential, device=device,
-                       workdir=Path(workdir).resolve(), store=store)  # fmt: skip
+                       workdir=Path(workdir).resolve(), store=store,
+                       engines=HPC_ENGINES)  # fmt: skip
     flow = build_flow(plan, batched=batched)
     from pymongo.errors import PyMongoError
 

@@ -132,8 +132,11 @@ def analyse_md(md_result: Any, *, plot_dir: Path) -> tuple[TransportPoint, Diffu
             trajectory_sha256=md_result.sha256,
             note=reason,
         ), None
+    # an XDATCAR (engine vasp) records neither T nor the time step: the MD result does
+    meta = {"temperature_K": md_result.target_temperature_K, "timestep_fs": md_result.timestep_fs,
+            "stride": md_result.stride} if md_result.engine == "vasp" else {}  # fmt: skip
     try:
-        res = analyze_file(md_result.trajectory_path)
+        res = analyze_file(md_result.trajectory_path, **meta)
     except InputError as exc:  # e.g. a run too short for any fit window: a note, not a crash
         return TransportPoint(
             temperature_K=md_result.target_temperature_K,
@@ -355,8 +358,10 @@ def rank_and_store(
             gap, note = None, gap
         if gap is not None:
             mesh = "x".join(str(k) for k in gap.kpts)
-            relaxed_by = "GPAW" if engine == "dft" else "MLIP"
-            note = f"{relaxed_by}-relaxed primitive cell, {gap.n_atoms} atoms, k mesh {mesh}"
+            cell = {"dft": "GPAW-relaxed primitive cell", "vasp": "VASP-relaxed cell"}.get(
+                engine, "MLIP-relaxed primitive cell"
+            )
+            note = f"{cell}, {gap.n_atoms} atoms, k mesh {mesh}"
         # literature entries are keyed by compound ("LiMg"), phases may carry a structure suffix
         update["electronic"] = assess_electronic(
             label or cand.phase,

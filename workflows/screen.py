@@ -119,11 +119,17 @@ def plan_screen(
     if campaign.engine.engine not in engines:  # never run another engine than the one asked for
         raise InputError(
             f"engine '{campaign.engine.engine}' is accepted by the schema but this command runs "
-            f"only {' and '.join(engines)} (`engine: dft` runs under `ilscreen screen`; VASP "
-            "inputs: `ilscreen vasp inputs`; GPAW band gaps: `ilscreen dft gap`)",
+            f"only {' and '.join(engines)} (`engine: dft` runs under `ilscreen screen`, `engine: "
+            "vasp` under `ilscreen screen` and `ilscreen submit`)",
             file=campaign_file,
             field="engine.engine",
             allowed=list(engines),
+        )
+    if campaign.engine.engine == "vasp":
+        from workflows.vasp_campaign import plan_vasp_screen
+
+        return plan_vasp_screen(
+            campaign, campaign_file, preset=preset, workdir=Path(workdir), store=store
         )
     if campaign.engine.engine == "dft":
         from workflows.dft_campaign import plan_dft_screen
@@ -213,6 +219,10 @@ def build_flow(plan: ScreenPlan, *, batched: bool = False) -> Any:
     """The screening Flow of ``plan``: what ``run_screen`` runs locally and HPC managers submit."""
     from workflows.flows import ScreeningFlowMaker
 
+    if plan.provenance.engine == "vasp":
+        from workflows.vasp_campaign import build_vasp_flow
+
+        return build_vasp_flow(plan)
     if plan.provenance.engine == "dft":
         from workflows.dft_campaign import build_dft_flow
 

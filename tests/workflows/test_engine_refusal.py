@@ -1,6 +1,8 @@
 """`engine: vasp | dft` is valid campaign input; a command that does not run an engine refuses it
 with one error naming the file, the field and what is allowed, before any work (never an MLIP run
-in its place). `ilscreen screen` runs `dft` (GPAW, tests/workflows/test_dft_campaign.py)."""
+in its place). `ilscreen screen` runs `dft` (GPAW, tests/workflows/test_dft_campaign.py) and
+`vasp`, which `ilscreen submit` runs too (tests/workflows/test_vasp_campaign.py: without VASP both
+end in one error naming the missing setting; `md` and `neb` refuse it)."""
 
 from __future__ import annotations
 
@@ -16,11 +18,7 @@ MINI = Path(__file__).parent / "data" / "mini_campaign.yaml"
 
 @pytest.mark.parametrize(
     ("engine", "command"),
-    [
-        ("vasp", ["screen"]),
-        ("vasp", ["submit", "--scheduler", "slurm"]),
-        ("dft", ["submit", "--scheduler", "slurm"]),
-    ],
+    [("dft", ["submit", "--scheduler", "slurm"])],
 )
 def test_unsupported_engine_is_refused(
     engine: str, command: list[str], tmp_path: Path, monkeypatch, capsys
