@@ -17,7 +17,7 @@ import numpy as np
 from jobflow import run_locally
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
-from potentials.registry import load_calculator
+from potentials.registry import describe, load_calculator, load_torchsim_model
 from screening.barriers import NEBResult, neb_transport
 from screening.campaign import NEBSettings, load_campaign
 from screening.candidates import generate_candidates
@@ -52,8 +52,9 @@ def main() -> None:
         relax = mlip_relax_maker(spec, dtype=dtype, fmax=0.01, steps=500).make(cell0)
         cell = run_locally(relax, log=False, ensure_success=True)[relax.uuid][1].output.structure
         calc = load_calculator(spec, dtype=dtype)
+        model = load_torchsim_model(spec, dtype=dtype) if describe(spec).batched_md else None
         t0 = time.perf_counter()
-        hops = phase_barriers(cell, matrix, calc, settings)
+        hops = phase_barriers(cell, matrix, calc, settings, model=model)
         wall = time.perf_counter() - t0
         n_atoms = len(cell) * args.supercell**3 - 1
         neb = NEBResult(candidate_id=args.phase, potential=spec, n_atoms=n_atoms, n_vacancies=1,
