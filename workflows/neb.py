@@ -12,6 +12,7 @@ import itertools
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -51,20 +52,29 @@ def _path_coordinate(images: list[Atoms]) -> list[float]:
     return out
 
 
-def hop_barrier(
+@dataclass
+class Band:
+    """A minimised climbing-image band: its images (ASE, energies attached) and how it ended."""
+
+    images: list[Atoms]
+    energies_eV: list[float]
+    converged: bool
+    steps: int
+    fmax_eV_A: float
+
+
+def relaxed_band(
     start: Structure,
     end: Structure,
-    hop: DistinctHop,
     calculator: Any,
     settings: NEBSettings,
     model: Any | None = None,
-) -> HopBarrier:
+) -> Band:
     """Relax both endpoints, interpolate by IDPP, run CI-NEB; energies are total cell energies.
 
     With a torch-sim ``model`` every energy comes from it, the band's images in one batched call
     per step (:mod:`workflows.neb_band`); otherwise from the ASE ``calculator``.
     """
-    t0 = time.perf_counter()
     adaptor = AseAtomsAdaptor()
     first, last = adaptor.get_atoms(start), adaptor.get_atoms(end)
     for atoms in (first, last):
@@ -84,8 +94,28 @@ def hop_barrier(
     opt = FIRE(band, logfile=None)
     converged = bool(opt.run(fmax=settings.fmax_eV_A, steps=settings.max_steps))
     energies = [e_start] + [float(a.get_potential_energy()) for a in images[1:-1]] + [e_end]
-    fmax = float(np.sqrt((band.get_forces() ** 2).sum(axis=1).max()))
-    e_saddle = max(energies)
+    return Band(
+        images=images,
+        energies_eV=energies,
+        converged=converged and ok_start and ok_end,
+        steps=int(opt.nsteps),
+        fmax_eV_A=float(np.sqrt((band.get_forces() ** 2).sum(axis=1).max())),
+    )
+
+
+def hop_barrier(
+    start: Structure,
+    end: Structure,
+    hop: DistinctHop,
+    calculator: Any,
+    settings: NEBSettings,
+    model: Any | None = None,
+) -> HopBarrier:
+    """Barriers of ``hop`` from its :func:`relaxed_band`, with what a reader needs to trust them."""
+    t0 = time.perf_counter()
+    band = relaxed_band(start, end, calculator, settings, model)
+    energies = band.energies_eV
+    e_start, e_end, e_saddle = energies[0], energies[-1], max(energies)
     return HopBarrier(
         label=hop.label,
         length_A=hop.length_A,
@@ -96,10 +126,10 @@ def hop_barrier(
         forward_barrier_eV=e_saddle - e_start,
         backward_barrier_eV=e_saddle - e_end,
         image_energies_eV=energies,
-        image_path_A=_path_coordinate(images),
-        fmax_eV_A=fmax,
-        converged=converged and ok_start and ok_end,
-        steps=int(opt.nsteps),
+        image_path_A=_path_coordinate(band.images),
+        fmax_eV_A=band.fmax_eV_A,
+        converged=band.converged,
+        steps=band.steps,
         wall_s=time.perf_counter() - t0,
     )
 
