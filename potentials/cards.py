@@ -2,7 +2,7 @@
 
 A card records where a model comes from (teacher, training data), what it covers (elements), how
 good and fast it is (metrics, speed), its sha256 and its licence. This module only reads cards;
-writing them belongs to the code that produces the model (:mod:`potentials.distill`).
+writing them belongs to the code that produces the model (:mod:`potentials.distill.card`).
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ def record_md(
     into the card's ``md_checks`` section and regenerate the card's Markdown."""
     from potentials.card_md_checks import find_runs, md_check_section
     from potentials.cards import load_card
-    from potentials.distill_eval import write_card
+    from potentials.distill.card import write_card
     from potentials.registry import parse_spec
 
     ps = parse_spec(spec)

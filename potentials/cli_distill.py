@@ -42,7 +42,8 @@ def distill_command(
     ] = False,
 ) -> None:
     """Sample Li–M phases with the teacher, train a small MACE, test it, write model + card."""
-    from potentials.distill import SIZES, DistillSettings, distill, install_model
+    from potentials.distill.pipeline import distill, install_model
+    from potentials.distill.settings import SIZES, DistillSettings
 
     if size not in SIZES:
         raise InputError(f"unknown size '{size}'", field="--size", allowed=SIZES)

@@ -34,7 +34,7 @@ def _versions(specs: list[str]) -> dict[str, str]:
 def _record(spec: str, report: dict[str, Any]) -> tuple[Path, Path]:
     """Store ``report`` as ``fidelity[<reference>]`` in the card of ``spec`` (a carded MACE)."""
     from potentials.cards import load_card
-    from potentials.distill_eval import write_card
+    from potentials.distill.card import write_card
     from potentials.registry import parse_spec
 
     ps = parse_spec(spec)

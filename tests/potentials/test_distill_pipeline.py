@@ -9,19 +9,20 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
-from potentials.distill import DistillSettings, distill
-from potentials.distill_data import (
+from potentials.distill.calculators import load_student
+from potentials.distill.data import (
     ENERGY_KEY,
     FORCES_KEY,
-    Phase,
     contact_configs,
     keep_physical,
     label,
     min_distance,
-    mixed_phases,
     split,
 )
-from potentials.distill_eval import explore, load_student
+from potentials.distill.explore import explore
+from potentials.distill.phases import Phase, mixed_phases
+from potentials.distill.pipeline import distill
+from potentials.distill.settings import DistillSettings
 from screening.hashing import file_sha256
 
 MODELS = Path(__file__).resolve().parents[2] / "potentials" / "models"

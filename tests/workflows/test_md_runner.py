@@ -130,7 +130,7 @@ def _plain_bussi_stability(atoms, calc, temperature_k, steps, timestep_fs, seed)
 
 @pytest.mark.parametrize("temperature_k", [900.0, 3000.0])
 def test_stability_run_through_the_runner_keeps_its_numbers(temperature_k):
-    from potentials.distill_eval import stability_run
+    from potentials.distill.evaluate import stability_run
 
     t0 = time.perf_counter()
     row = stability_run(copper(), EMT(), temperature_k, 100, 2.0, 0)

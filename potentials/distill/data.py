@@ -1,21 +1,19 @@
-"""Training data for distillation: phase structures, sampled configurations, teacher labels.
+"""Training data for distillation: sampled configurations, teacher labels, splits, files.
 
-The recipe (all seeded through one :class:`numpy.random.Generator`):
+The round-0 recipe (all seeded through one :class:`numpy.random.Generator`), for every phase of
+:mod:`potentials.distill.phases`:
 
-* **phases** — the campaign's Li–M phases and elemental references in small cells (≤ 64 atoms),
-  taken from :mod:`screening.structures` when that module provides them, otherwise from the
-  built-in table below (standard lattice parameters, sources cited per phase);
-* **teacher relaxation** of every phase (a few FIRE steps with cell filter) so sampling starts
-  near the teacher's own minimum;
+* **teacher relaxation** (a few FIRE steps with cell filter) so sampling starts near the teacher's
+  own minimum;
 * **perturbations** — ±strains (isotropic and shear), Gaussian rattles from 0.03 to 0.30 Å,
   compressed cells with large rattles, **contact pairs** (one neighbour pair pushed to 45–85 % of
   its bond length, never below 1.2 Å: samples the short-range wall the student must reproduce;
-  the shipped model's first version lacked it and collapsed Li–Li pairs at 1100 K), single
-  vacancies (Li, or the host atom for elemental phases) with rattles;
-* **teacher NVT snapshots** — short Langevin MD at 300–1200 K on every phase;
-* later, **active-learning** snapshots from the student's own MD (see :mod:`potentials.distill`).
+  a student trained without them collapsed Li–Li pairs at 1100 K), single vacancies (Li, or the
+  host atom for elemental phases) with rattles;
+* **teacher NVT snapshots** — short Langevin MD at 300–1200 K on every phase.
 
-Each configuration carries ``info["system"]`` (the phase label) and ``info["config_id"]`` so the
+Later rounds add the student's own MD snapshots (:mod:`potentials.distill.explore`). Each
+configuration carries ``info["system"]`` (the phase label) and ``info["config_id"]`` so the
 train/validation/test split is made by configuration and per-system errors can be reported.
 """
 
@@ -23,14 +21,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from ase import Atoms
-from ase.build import bulk
 from ase.calculators.calculator import Calculator
 
+from potentials.distill.phases import Phase
 from screening.atomic import atomic_path
 
 log = logging.getLogger(__name__)
@@ -39,251 +36,6 @@ log = logging.getLogger(__name__)
 ENERGY_KEY = "REF_energy"
 FORCES_KEY = "REF_forces"
 STRESS_KEY = "REF_stress"
-
-
-@dataclass(frozen=True)
-class Phase:
-    """One crystal phase used to generate training data."""
-
-    label: str
-    system: str  # chemical system, e.g. "Li-Sb"
-    atoms: Atoms
-    lithiated: bool  # True for Li-containing phases (used for MD stability checks)
-    source: str
-
-
-def _from_spacegroup(
-    sg: str, lattice: Sequence[float], species: Sequence[str], coords: Sequence[Sequence[float]]
-) -> Atoms:
-    from pymatgen.core import Lattice, Structure
-    from pymatgen.io.ase import AseAtomsAdaptor
-
-    a, b, c, al, be, ga = lattice
-    struct = Structure.from_spacegroup(
-        sg, Lattice.from_parameters(a, b, c, al, be, ga), list(species), [list(x) for x in coords]
-    )
-    return AseAtomsAdaptor.get_atoms(struct)
-
-
-def _random_bcc_alloy(a: float, rep: int, li_fraction: float, other: str, seed: int) -> Atoms:
-    """A bcc solid solution with Li on a fixed fraction of sites (chemically disordered)."""
-    atoms = bulk("Li", "bcc", a=a, cubic=True).repeat((rep, rep, rep))
-    rng = np.random.default_rng(seed)
-    n = len(atoms)
-    n_other = round(n * (1.0 - li_fraction))
-    symbols = np.array(atoms.get_chemical_symbols())
-    symbols[rng.choice(n, size=n_other, replace=False)] = other
-    atoms.set_chemical_symbols(list(symbols))
-    return atoms
-
-
-def builtin_phases() -> list[Phase]:
-    """Built-in phase table (small cells). Lattice parameters are room-temperature experimental
-    values; positions are ideal Wyckoff positions (the teacher relaxes them before sampling)."""
-    phases: list[Phase] = []
-
-    def add(label: str, system: str, atoms: Atoms, lithiated: bool, source: str) -> None:
-        atoms.info["system"] = label
-        phases.append(Phase(label, system, atoms, lithiated, source))
-
-    # Li-Sb
-    add(
-        "Li3Sb",
-        "Li-Sb",
-        _from_spacegroup(
-            "Fm-3m",
-            (6.572,) * 3 + (90,) * 3,
-            ["Sb", "Li", "Li"],
-            [[0, 0, 0], [0.5, 0.5, 0.5], [0.25, 0.25, 0.25]],
-        ),
-        True,
-        "Fm-3m BiF3-type, a = 6.572 Å (Brauer & Zintl, Z. phys. Chem. B 37, 323 (1937))",
-    )
-    # Li2Sb (P-62m, 18-atom cell) is taken from screening.structures when available; the built-in
-    # surrogate is Li3Sb with the octahedral (4b) Li removed: Li2Sb composition, Sb fcc sublattice.
-    add(
-        "Li2Sb",
-        "Li-Sb",
-        _from_spacegroup(
-            "Fm-3m", (6.50,) * 3 + (90,) * 3, ["Sb", "Li"], [[0, 0, 0], [0.25, 0.25, 0.25]]
-        ),
-        True,
-        "surrogate: antifluorite Li2Sb (Li3Sb without 4b Li), a = 6.50 Å; not the P-62m phase",
-    )
-    add(
-        "Sb",
-        "Li-Sb",
-        _from_spacegroup("R-3m", (4.3084, 4.3084, 11.274, 90, 90, 120), ["Sb"], [[0, 0, 0.2335]]),
-        False,
-        "A7 (R-3m), a = 4.308, c = 11.274 Å, z = 0.2335 (Barrett, Cucka & Haefner, Acta Cryst. "
-        "16, 451 (1963))",
-    )
-    # Li-Mg
-    add(
-        "LiMg",
-        "Li-Mg",
-        _from_spacegroup(
-            "Pm-3m", (3.48,) * 3 + (90,) * 3, ["Li", "Mg"], [[0, 0, 0], [0.5] * 3]
-        ).repeat((2, 2, 2)),
-        True,
-        "B2-ordered LiMg on the bcc Li-Mg lattice, a = 3.48 Å (Vegard estimate for bcc Li-Mg)",
-    )
-    add(
-        "Li3Mg",
-        "Li-Mg",
-        _random_bcc_alloy(3.46, 2, 0.75, "Mg", seed=3),
-        True,
-        "bcc Li-Mg solid solution, 75 at.% Li, random on a 2x2x2 cubic cell, a = 3.46 Å",
-    )
-    add(
-        "Mg",
-        "Li-Mg",
-        bulk("Mg", "hcp", a=3.209, c=5.211).repeat((2, 2, 1)),
-        False,
-        "hcp, a = 3.209, c = 5.211 Å (Kittel, Intro. Solid State Physics, 8th ed.)",
-    )
-    # Li-Ag
-    add(
-        "LiAg",
-        "Li-Ag",
-        _from_spacegroup(
-            "Pm-3m", (3.168,) * 3 + (90,) * 3, ["Li", "Ag"], [[0, 0, 0], [0.5] * 3]
-        ).repeat((2, 2, 2)),
-        True,
-        "B2 (CsCl-type), a = 3.168 Å (Pearson's Handbook)",
-    )
-    add(
-        "Ag",
-        "Li-Ag",
-        bulk("Ag", "fcc", a=4.086, cubic=True).repeat((2, 1, 1)),
-        False,
-        "fcc, a = 4.086 Å (Kittel)",
-    )
-    # Li-Si
-    add(
-        "Li15Si4",
-        "Li-Si",
-        _li15si4_primitive(),
-        True,
-        "I-43d, a = 10.685 Å, Si 16c x = 0.4585, Li 12a, Li 48e (0.1184, 0.1612, 0.9573) "
-        "(Obrovac & Christensen, Electrochem. Solid-State Lett. 7, A93 (2004)); primitive cell",
-    )
-    add(
-        "Si",
-        "Li-Si",
-        bulk("Si", "diamond", a=5.431, cubic=True),
-        False,
-        "diamond, a = 5.431 Å (Kittel)",
-    )
-    # Li-C
-    add(
-        "LiC6",
-        "Li-C",
-        _from_spacegroup(
-            "P6/mmm", (4.305, 4.305, 3.706, 90, 90, 120), ["Li", "C"], [[0, 0, 0], [1 / 3, 0, 0.5]]
-        ),
-        True,
-        "P6/mmm, a = 4.305, c = 3.706 Å (Guérard & Hérold, Carbon 13, 337 (1975))",
-    )
-    add(
-        "LiC12",
-        "Li-C",
-        _from_spacegroup(
-            "P6/mmm", (4.29, 4.29, 7.03, 90, 90, 120), ["Li", "C"], [[0, 0, 0], [1 / 3, 0, 0.25]]
-        ),
-        True,
-        "stage-2 LiC12 in an AA-stacked P6/mmm cell, a = 4.29, c = 7.03 Å (Billaud et al., Mater. "
-        "Res. Bull. 14, 857 (1979))",
-    )
-    add(
-        "graphite",
-        "Li-C",
-        _from_spacegroup(
-            "P6_3/mmc",
-            (2.464, 2.464, 6.711, 90, 90, 120),
-            ["C", "C"],
-            [[0, 0, 0.25], [1 / 3, 2 / 3, 0.25]],
-        ).repeat((2, 2, 1)),
-        False,
-        "AB graphite, a = 2.464, c = 6.711 Å (Trucano & Chen, Nature 258, 136 (1975))",
-    )
-    # elemental Li
-    add(
-        "Li",
-        "Li",
-        bulk("Li", "bcc", a=3.491, cubic=True).repeat((2, 2, 2)),
-        True,
-        "bcc, a = 3.491 Å (Kittel)",
-    )
-    return phases
-
-
-def _li15si4_primitive() -> Atoms:
-    from pymatgen.core import Lattice, Structure
-    from pymatgen.io.ase import AseAtomsAdaptor
-
-    struct = Structure.from_spacegroup(
-        "I-43d",
-        Lattice.cubic(10.685),
-        ["Si", "Li", "Li"],
-        [[0.4585, 0.4585, 0.4585], [0.375, 0.0, 0.25], [0.1184, 0.1612, 0.9573]],
-    )
-    return AseAtomsAdaptor.get_atoms(struct.get_primitive_structure())
-
-
-def library_phases(names: Sequence[str] | None = None, max_atoms: int = 64) -> list[Phase]:
-    """Ordered phases of the campaign's phase library (:mod:`screening.structures`), in cells of at
-    most ``max_atoms`` atoms (primitive cell when the conventional one is larger; phases whose
-    primitive cell is still larger are skipped). Disordered (partial-occupancy) entries are skipped.
-    """
-    from pymatgen.io.ase import AseAtomsAdaptor
-
-    from screening import structures
-
-    library = structures.load_phase_library()
-    out: list[Phase] = []
-    for name, entry in library.items():
-        if (names is not None and name not in names) or entry.disordered or entry.sites is None:
-            continue
-        struct = structures.build_structure(entry)
-        if len(struct) > max_atoms:
-            struct = struct.get_primitive_structure()
-        if len(struct) > max_atoms:
-            log.info("skipping %s: %d atoms > %d", name, len(struct), max_atoms)
-            continue
-        atoms = AseAtomsAdaptor.get_atoms(struct)
-        rep = [1, 1, 1]
-        while len(atoms) * rep[0] * rep[1] * rep[2] < 8:  # tiny cells: too few distinct neighbours
-            lengths = atoms.cell.lengths() * rep
-            rep[int(np.argmin(lengths))] += 1
-        atoms = atoms.repeat(rep)
-        atoms.info["system"] = name
-        elements = sorted(set(atoms.get_chemical_symbols()))
-        system = (
-            "-".join(["Li", *[e for e in elements if e != "Li"]])
-            if "Li" in elements
-            else (elements[0])
-        )
-        out.append(Phase(name, system, atoms, "Li" in elements, entry.citation))
-    return out
-
-
-def mixed_phases() -> list[Phase]:
-    """The library's ordered phases (real structures, e.g. P-62c Li2Sb and every Li–Si phase) plus
-    the built-in phases whose composition the library lacks (Li3Mg: the Li-rich bcc alloy)."""
-    library = library_phases()
-    known = {p.atoms.get_chemical_formula(empirical=True) for p in library}
-    builtin = builtin_phases()
-    extra = [p for p in builtin if p.atoms.get_chemical_formula(empirical=True) not in known]
-    return library + extra
-
-
-def campaign_phases() -> list[Phase] | None:
-    """Phases of the campaign's phase library; None when :mod:`screening.structures` is absent."""
-    try:
-        return library_phases()
-    except ImportError:
-        return None
 
 
 def min_distance(atoms: Atoms) -> float:
@@ -424,7 +176,9 @@ def md_snapshots(
     rng: np.random.Generator,
     timestep_fs: float = 2.0,
 ) -> list[Atoms]:
-    """Langevin NVT snapshots (unlabelled copies) every ``every`` steps."""
+    """Langevin NVT snapshots (unlabelled copies) every ``every`` steps.
+
+    Own ASE loop, not workflows.md: it draws from the run's shared RNG (keeps the round-0 data)."""
     from ase import units
     from ase.md.langevin import Langevin
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
@@ -444,6 +198,7 @@ def md_snapshots(
 
 
 def vacancy_species_for(atoms: Atoms) -> str:
+    """Species removed for vacancy configurations: Li, or the host of an elemental phase."""
     symbols = atoms.get_chemical_symbols()
     return "Li" if "Li" in symbols else symbols[0]
 
@@ -506,6 +261,7 @@ def keep_physical(
 
 
 def assign_ids(configs: list[Atoms], start: int = 0) -> None:
+    """Number ``configs`` (``info["config_id"]``) from ``start``."""
     for i, c in enumerate(configs):
         c.info["config_id"] = start + i
 
@@ -539,6 +295,7 @@ def write_extxyz(path: Path, configs: Sequence[Atoms]) -> None:
 
 
 def read_extxyz(path: Path) -> list[Atoms]:
+    """All configurations of an extxyz file, with their REF_* labels."""
     from ase.io import read
 
     return list(read(path, index=":", format="extxyz"))

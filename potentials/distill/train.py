@@ -8,21 +8,21 @@ checkpoint (weights, optimizer, scheduler) on the enlarged data set instead of s
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ase import Atoms
+from ase.calculators.calculator import Calculator
 
-from potentials import distill_data as dd
+from potentials.distill.data import ENERGY_KEY, FORCES_KEY, STRESS_KEY, write_extxyz
+from potentials.distill.settings import DistillSettings
 from potentials.trust import trust_model
-
-if TYPE_CHECKING:
-    from potentials.distill import DistillSettings
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def mace_arguments(
         "--E0s=" + (repr({int(k): float(v) for k, v in e0s.items()}) if e0s else "average"),
         "--model=ScaleShiftMACE",  # shift = mean interaction energy: faster convergence
         # ZBL short-range repulsion: physically correct wall at short distances, so the student
-        # cannot collapse atoms where the training data are sparse (earlier MD failures)
+        # cannot collapse atoms where the training data are sparse
         "--pair_repulsion",
         f"--num_channels={arch['num_channels']}",
         f"--max_L={arch['max_L']}",
@@ -66,9 +66,9 @@ def mace_arguments(
         f"--num_radial_basis={arch['num_radial_basis']}",
         f"--radial_MLP={arch['radial_MLP']}",
         f"--MLP_irreps={arch['MLP_irreps']}",
-        f"--energy_key={dd.ENERGY_KEY}",
-        f"--forces_key={dd.FORCES_KEY}",
-        f"--stress_key={dd.STRESS_KEY}",
+        f"--energy_key={ENERGY_KEY}",
+        f"--forces_key={FORCES_KEY}",
+        f"--stress_key={STRESS_KEY}",
         # Huber, not MSE: the short-contact configurations carry forces of several eV/Å, and
         # under MSE a few of them made the validation loss rise while every MAE fell, so mace's
         # best-loss checkpoint (the model it writes) was an early, poor epoch
@@ -113,8 +113,8 @@ def train(
     work.mkdir(parents=True, exist_ok=True)
     train_file = work / "train.xyz"
     valid_file = work / "valid.xyz"
-    dd.write_extxyz(train_file, train_set)
-    dd.write_extxyz(valid_file, valid_set)
+    write_extxyz(train_file, train_set)
+    write_extxyz(valid_file, valid_set)
     restart = any((work / "checkpoints").glob("*.pt"))
     args = mace_arguments(train_file, valid_file, work, name, arch, epochs, settings, e0s, restart)
     env = dict(os.environ)
@@ -136,3 +136,18 @@ def train(
         raise RuntimeError("mace training failed:\n" + "\n".join(tail))
     trust_model(model)  # written by the training run this process started
     return model
+
+
+def isolated_e0s(teacher: Calculator, train_set: Sequence[Atoms], out: Path) -> dict[int, float]:
+    """Teacher energies of isolated atoms, one per element in the training data (cached in
+    ``out/data/e0s.json``): the ``e0s="isolated"`` alternative to mace's least-squares E0s."""
+    path = out / "data" / "e0s.json"
+    cached: dict[str, float] = json.loads(path.read_text()) if path.exists() else {}
+    numbers = sorted({int(z) for c in train_set for z in c.numbers})
+    for z in numbers:
+        if str(z) not in cached:
+            atom = Atoms(numbers=[z], cell=[20.0, 20.0, 20.0], pbc=False)
+            atom.calc = teacher
+            cached[str(z)] = float(atom.get_potential_energy())
+    path.write_text(json.dumps(cached, indent=1))
+    return {z: cached[str(z)] for z in numbers}
