@@ -50,7 +50,7 @@ def _rounded(x: float, digits: int) -> float | None:
 
 def summarize_run(path: Path) -> dict[str, Any]:
     """One card row from one finished (or guard-stopped) ``ilscreen md`` trajectory."""
-    from screening.diffusion import analyze_file
+    from screening.diffusion_files import analyze_file
     from screening.trajectory import read_trajectory
 
     traj = read_trajectory(path)

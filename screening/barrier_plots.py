@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from screening.barriers import NEBTransport
-from screening.diffusion import DiffusionResult
 from screening.diffusion_plots import _figure, _save
+from screening.diffusion_result import DiffusionResult
 
 
 def _finish(plt: Any, fig: Any, ax: Any, xlabel: str, ylabel: str, path: Path) -> Path:

@@ -1,24 +1,21 @@
 """Li diffusion from MD trajectories: D ± σ, its diffusive-regime checks, σ_ion (Nernst–Einstein).
 
-Engine-free: :func:`analyze_diffusion` takes plain numpy arrays; :func:`analyze_file` reads a file
-through :mod:`screening.trajectory_files`.
+Engine-free: :func:`analyze_diffusion` takes plain numpy arrays and returns a
+:class:`~screening.diffusion_result.DiffusionResult`; :func:`screening.diffusion_files.analyze_file`
+reads a file first.
 
 The estimator (one, for the mean and its σ): the all-time-origin tracer MSD of the whole run,
 fitted by least squares over ONE window in absolute time — the window the result reports — with
 σ from kinisi's covariance model of correlated MSD points propagated through that fit
 (:func:`screening.msd.fit_msd_slope`). No block count enters D or σ. Why not the mean of short
-blocks (the old default): each block fits lags a block-count times shorter than the window, where
-the MSD still rises out of the vibrational cage and correlated back-hops steepen it (13–14 % high
-on the shipped model's Li3Sb runs, BENCHMARKS.md; up to 2–3× on ab initio runs).
+blocks: each block fits lags a block-count times shorter than the window, where the MSD still
+rises out of the vibrational cage and correlated back-hops steepen it (13–14 % high on the
+shipped model's Li3Sb runs, BENCHMARKS.md; up to 2–3× on ab initio runs).
 
-The default window starts where the MSD has left the cage and is diffusive — the first lag from
-which the local exponent α = d log(MSD − c)/d log t stays within 1 ± ``alpha_tolerance`` (c: the
-cage's MSD plateau, read where d log MSD/d log t first dips to a minimum; subtracting it keeps a
-constant vibrational offset, which the fit's intercept absorbs, from posing as sub-diffusion) —
-and ends at a third of the run.
-A result is converged only if α over the window is ≈ 1, the window's early and late halves give
-the same D within 2σ, σ/D is small and enough Li atoms moved. Segments (independent pieces of the
-run, each at least 1.5× the window long, fitted over the same window) are a cross-check beside it.
+The default window (:mod:`screening.diffusion_window`) starts where the MSD has left the cage and
+is diffusive and ends at a third of the run. A result is converged only if α over the window is
+≈ 1, the window's early and late halves give the same D within 2σ, σ/D is small and enough Li
+atoms moved. Independent segments of the run, fitted over the same window, are a cross-check.
 
 Vacancy-mediated transport (:mod:`screening.hops`): hop counting on the Li site lattice gives D
 with a computed correlation factor and a Poisson σ; it is reported beside the tracer D and becomes
@@ -27,14 +24,18 @@ D where the tracer MSD fails its checks and the hop count resolves D.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Literal
-
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
+from screening.diffusion_inputs import masses, mean_cell, species_mask, validate_arrays
+from screening.diffusion_result import DIMENSIONS, METHODS, DiffusionResult, Method
+from screening.diffusion_window import (
+    DEFAULT_ALPHA_TOLERANCE,
+    cage,
+    choose_window,
+    segment_cross_check,
+)
 from screening.errors import InputError
-from screening.hops import HopAnalysis, analyze_hops
+from screening.hops import analyze_hops
 from screening.msd import (
     SlopeFit,
     SquaredDisplacementVariance,
@@ -43,160 +44,18 @@ from screening.msd import (
     fit_msd_slope,
     loglog_slope,
     msd_mean,
-    msd_sums,
 )
-from screening.trajectory_files import TrajectorySource, detect_format, load_trajectory_file
+from screening.trajectory_files import TrajectorySource
 from screening.units import (
     A2_PER_FS_TO_CM2_PER_S,
     ANGSTROM3_TO_CM3,
     E_CHARGE_C,
     FS_TO_PS,
     KB_J,
-    PS_TO_FS,
 )
 
-#: dimensionality of the MSD (3-D diffusion: D = slope / 6)
-DIMENSIONS = 3
-#: the window never starts before this lag (vibrations decorrelate within ~0.5 ps) unless the run
-#: is so short that it would leave no window
-DEFAULT_MIN_START_FS = 1000.0
-#: default window end, as a fraction of the run: beyond it few independent origins remain, and
-#: the segment cross-check needs segments ≥ 1.5 × the window
-DEFAULT_END_FRACTION = 1 / 3
-#: diffusive regime: |α − 1| ≤ this over the window (α = d log MSD / d log t)
-DEFAULT_ALPHA_TOLERANCE = 0.3
-#: segments for the cross-check are at least this many times the window end long
-SEGMENT_FACTOR = 1.5
 #: at most this many points of the MSD curve are kept in the result (for plots)
 MSD_CURVE_POINTS = 256
-
-Method = Literal["msd", "kinisi"]
-METHODS = ("msd", "kinisi")
-
-
-class DiffusionResult(BaseModel):
-    """D(T) ± σ, ionic conductivity and the choices and checks behind them."""
-
-    model_config = ConfigDict(frozen=True)
-
-    species: str
-    temperature_K: float
-    D_cm2_s: float = Field(description="tracer (self) diffusion coefficient, from D_source")
-    D_sigma_cm2_s: float | None = Field(description="1σ of D_cm2_s")
-    D_source: Literal["msd", "kinisi", "hops"] = Field(
-        description="msd: covariance-aware fit of the tracer MSD over the window; kinisi: its "
-        "Bayesian regression over the same window; hops: hop counting (tracer MSD still caged)"
-    )
-    D_ci95_cm2_s: tuple[float, float] | None = Field(
-        default=None, description="95 % credible interval (kinisi only)"
-    )
-    D_msd_cm2_s: float = Field(description="tracer-MSD fit over the window (always computed)")
-    D_msd_sigma_cm2_s: float
-    D_early_cm2_s: float | None = Field(description="same fit over the window's first half")
-    D_early_sigma_cm2_s: float | None
-    D_late_cm2_s: float | None = Field(description="same fit over the window's second half")
-    D_late_sigma_cm2_s: float | None
-    alpha_window: float = Field(
-        description="d log(MSD − msd_plateau_A2)/d log t across the window (1: diffusive)"
-    )
-    alpha_min: float | None = Field(
-        description="local exponent d log MSD/d log t at the cage (its first dip below 1 − tol)"
-    )
-    t_cage_fs: float | None = Field(description="lag of that dip (None: no cage)")
-    D_segments_cm2_s: list[float] = Field(
-        default_factory=list, description="cross-check: independent segments, same window"
-    )
-    segment_ps: float | None = None
-    D_segments_mean_cm2_s: float | None = None
-    D_segments_sigma_cm2_s: float | None = Field(default=None, description="std / sqrt(M)")
-    segments_note: str = ""
-    hops: HopAnalysis | None = None
-    D_collective_cm2_s: float | None = Field(
-        description="from the MSD of the species' centre of mass × N (charge diffusivity)"
-    )
-    D_collective_sigma_cm2_s: float | None
-    haven_ratio: float | None = Field(
-        description="D_msd / D_collective, both from the same estimator and window"
-    )
-    sigma_S_cm: float = Field(description="Nernst–Einstein from tracer D, Haven ratio assumed 1")
-    sigma_sigma_S_cm: float | None
-    sigma_collective_S_cm: float | None
-    sigma_collective_sigma_S_cm: float | None
-    nernst_einstein: str = "sigma = n q^2 D / (kB T), n = N/V, q = e, tracer D (Haven ratio = 1)"
-    t_start_fs: float
-    t_end_fs: float
-    window_source: Literal["default", "user"]
-    method: Method
-    n_hops: int = Field(description="species atoms that moved > hop_distance_A from their start")
-    hop_distance_A: float
-    min_hops: int
-    msd_plateau_A2: float = Field(
-        description="MSD of the vibrational cage (at t_cage_fs; 0 when there is no cage)"
-    )
-    msd_end_A2: float = Field(description="MSD at t_end")
-    converged: bool
-    reason: str
-    n_frames: int
-    frame_interval_fs: float
-    duration_ps: float
-    n_species_atoms: int
-    n_framework_atoms: int
-    drift_reference: Literal["framework", "system"]
-    volume_A3: float
-    fit_intercept_A2: float
-    msd_t_fs: list[float] = Field(default_factory=list, description="down-sampled MSD curve")
-    msd_A2: list[float] = Field(default_factory=list)
-    source: TrajectorySource | None = None
-
-
-# -------------------------------------------------------------------------------------------------
-# helpers
-# -------------------------------------------------------------------------------------------------
-
-
-def _species_mask(numbers_or_mask: np.ndarray, species: str, n_atoms: int) -> np.ndarray:
-    arr = np.asarray(numbers_or_mask)
-    if arr.shape != (n_atoms,):
-        raise InputError(
-            f"expected {n_atoms} entries (one per atom), got shape {arr.shape}", field="numbers"
-        )
-    if arr.dtype == bool:
-        return arr
-    from ase.data import atomic_numbers
-
-    if species not in atomic_numbers:
-        raise InputError(f"unknown element '{species}'", field="species")
-    return arr.astype(int) == atomic_numbers[species]
-
-
-def _masses(numbers_or_mask: np.ndarray) -> np.ndarray:
-    arr = np.asarray(numbers_or_mask)
-    if arr.dtype == bool:
-        return np.ones(arr.shape)
-    from ase.data import atomic_masses
-
-    return atomic_masses[arr.astype(int)]
-
-
-def _mean_cell(cell_or_volume: np.ndarray | float, n_frames: int) -> np.ndarray:
-    """The (mean) 3×3 cell; a bare volume becomes a cube of that volume."""
-    arr = np.asarray(cell_or_volume, dtype=np.float64)
-    if arr.ndim == 0:
-        if not arr > 0:
-            raise InputError(f"cell volume must be positive, got {float(arr)}", field="cell")
-        return np.eye(3) * float(arr) ** (1 / 3)
-    if arr.shape == (3, 3):
-        cell = arr
-    elif arr.ndim == 3 and arr.shape[1:] == (3, 3) and arr.shape[0] == n_frames:
-        cell = arr.mean(axis=0)
-    else:
-        raise InputError(
-            f"cell must be a volume (Å³), a 3×3 matrix or (n_frames, 3, 3); got shape {arr.shape}",
-            field="cell",
-        )
-    if not abs(np.linalg.det(cell)) > 0:
-        raise InputError("cell volume must be positive", field="cell")
-    return cell
 
 
 def nernst_einstein_S_cm(
@@ -215,100 +74,6 @@ def _downsample(t: np.ndarray, y: np.ndarray, n_keep: int = MSD_CURVE_POINTS) ->
 def _to_D(fit: SlopeFit) -> tuple[float, float]:
     k = A2_PER_FS_TO_CM2_PER_S / (2 * DIMENSIONS)
     return fit.slope * k, fit.slope_sigma * k
-
-
-def _cage(
-    alpha_t: np.ndarray, alpha: np.ndarray, below: float
-) -> tuple[float | None, float | None]:
-    """(α, lag) at the vibrational cage: the first local minimum of α that dips below ``below``
-    (later dips — a sub-diffusive regime of correlated back-hops — are not the cage); (None,
-    None) when α never dips (no cage)."""
-    dips = np.flatnonzero(alpha < below)
-    if not len(dips):
-        return None, None
-    k = int(dips[0])
-    while k + 1 < len(alpha) and alpha[k + 1] <= alpha[k]:
-        k += 1
-    return float(alpha[k]), float(alpha_t[k])
-
-
-def _diffusive_start(
-    alpha_t: np.ndarray, alpha: np.ndarray, t_floor: float, t_end: float, tol: float
-) -> float | None:
-    """First lag ≥ ``t_floor`` from which |α − 1| ≤ tol up to ``t_end`` (None: never)."""
-    sel = (alpha_t >= t_floor) & (alpha_t <= t_end)
-    ts, a = alpha_t[sel], alpha[sel]
-    if not len(ts):
-        return None
-    bad = np.flatnonzero(np.abs(a - 1) > tol)
-    if not len(bad):
-        return t_floor
-    return None if bad[-1] == len(ts) - 1 else float(ts[bad[-1] + 1])
-
-
-def _choose_window(
-    window: tuple[float, float] | None,
-    alpha_t: np.ndarray,
-    alpha: np.ndarray,
-    duration: float,
-    dt_fs: float,
-    tol: float,
-) -> tuple[float, float, Literal["default", "user"], list[str]]:
-    """(t0, t1, source, problems): the user's window, validated, or the default one (module doc)."""
-    if window is not None:
-        t0, t1 = float(window[0]), float(window[1])
-        if not (0 <= t0 < t1 <= duration + 1e-6):
-            raise InputError(
-                f"window {t0 * FS_TO_PS:g}:{t1 * FS_TO_PS:g} ps must satisfy "
-                f"0 ≤ start < end ≤ {duration * FS_TO_PS:g} ps (trajectory length)",
-                field="window",
-            )
-        return t0, t1, "user", []
-    t1 = DEFAULT_END_FRACTION * duration
-    floor = DEFAULT_MIN_START_FS
-    if floor > t1 / 4:  # short run: keep a window of at least a factor 4 in lag
-        floor = max(5 * dt_fs, t1 / 4)
-    start = _diffusive_start(alpha_t, alpha, floor, t1, tol)
-    if start is not None and start <= t1 / 2:
-        return start, t1, "default", []
-    return (
-        floor,
-        t1,
-        "default",
-        [
-            f"the MSD does not reach the diffusive regime before {t1 * FS_TO_PS:.3g} ps "
-            f"(d log(MSD − cage)/d log t outside 1 ± {tol:g} into the last half of the window)"
-        ],
-    )
-
-
-def _segments(
-    sig: np.ndarray, n_blocks: int, dt_fs: float, t0: float, t1: float
-) -> tuple[list[float], float | None, str]:
-    """Cross-check: D of M independent segments (each ≥ SEGMENT_FACTOR × t1), same window."""
-    n_sp, _, n_frames = sig.shape
-    duration = (n_frames - 1) * dt_fs
-    m = min(n_blocks, int(duration // (SEGMENT_FACTOR * t1)))
-    if m < 2:
-        return (
-            [],
-            None,
-            (
-                f"no segment cross-check: the run ({duration * FS_TO_PS:.3g} ps) holds fewer "
-                f"than two segments of {SEGMENT_FACTOR:g} × the window end ({t1 * FS_TO_PS:.3g} ps)"
-            ),
-        )
-    seg_len = n_frames // m
-    lags = fit_lags(seg_len, dt_fs, t0, t1)
-    if len(lags) < 3:
-        return [], None, "no segment cross-check: fewer than 3 lags in the window"
-    n_lags = int(lags[-1]) + 1
-    seg = sig.reshape(n_sp * 3, n_frames)[:, : seg_len * m].reshape(n_sp * 3, m, seg_len)
-    sq = np.einsum("sbt,sbt->bt", seg, seg)
-    msd = msd_sums(seg.transpose(1, 0, 2), sq, n_lags) / n_sp
-    slopes = np.polyfit(lags * dt_fs, msd[:, lags].T, 1)[0]
-    D = slopes / (2 * DIMENSIONS) * A2_PER_FS_TO_CM2_PER_S
-    return [float(d) for d in D], seg_len * dt_fs * FS_TO_PS, f"{m} segments"
 
 
 def _kinisi_D(
@@ -350,36 +115,6 @@ def _kinisi_D(
     return float(np.mean(samples)), float(np.std(samples, ddof=1)), (float(lo), float(hi))
 
 
-# -------------------------------------------------------------------------------------------------
-# analysis
-# -------------------------------------------------------------------------------------------------
-
-
-def _validate(pos: np.ndarray, t: np.ndarray, temperature_K: float, **checks: float) -> float:
-    """Shape, spacing and range checks; returns the frame interval in fs."""
-    if pos.ndim != 3 or pos.shape[2] != 3:
-        raise InputError(
-            f"positions must be (n_frames, n_atoms, 3), got {pos.shape}", field="positions"
-        )
-    n_frames = pos.shape[0]
-    if t.shape != (n_frames,):
-        raise InputError(f"time_fs must have {n_frames} entries, got {t.shape}", field="time_fs")
-    if n_frames < 20:
-        raise InputError(f"need ≥ 20 frames, got {n_frames}", field="positions")
-    if not np.isfinite(pos).all():
-        raise InputError("positions contain NaN or inf (corrupt trajectory?)", field="positions")
-    steps = np.diff(t)
-    dt_fs = float(steps[0])
-    if not dt_fs > 0 or not np.allclose(steps, dt_fs, rtol=1e-6, atol=1e-9):
-        raise InputError("frames must be evenly spaced and increasing in time", field="time_fs")
-    if not (np.isfinite(temperature_K) and temperature_K > 0):
-        raise InputError(f"temperature must be > 0 K, got {temperature_K}", field="temperature_K")
-    for name, value in checks.items():
-        if not (np.isfinite(value) and value > 0):
-            raise InputError(f"must be a positive number, got {value}", field=name)
-    return dt_fs
-
-
 def analyze_diffusion(
     positions: np.ndarray,
     time_fs: np.ndarray,
@@ -410,7 +145,7 @@ def analyze_diffusion(
     """
     pos = np.asarray(positions, dtype=np.float64)
     t = np.asarray(time_fs, dtype=np.float64)
-    dt_fs = _validate(
+    dt_fs = validate_arrays(
         pos, t, temperature_K, hop_distance=hop_distance_A, alpha_tolerance=alpha_tolerance
     )
     if method not in METHODS:
@@ -418,15 +153,15 @@ def analyze_diffusion(
     if n_blocks < 2:
         raise InputError("need ≥ 2 segments for the cross-check", field="n_blocks")
     n_frames, n_atoms, _ = pos.shape
-    mask = _species_mask(numbers, species, n_atoms)
+    mask = species_mask(numbers, species, n_atoms)
     n_sp = int(mask.sum())
     if n_sp == 0:
         raise InputError(f"no {species} atoms in the trajectory", field="species")
-    cell33 = _mean_cell(cell, n_frames)
+    cell33 = mean_cell(cell, n_frames)
     volume = abs(float(np.linalg.det(cell33)))
     duration = (n_frames - 1) * dt_fs
 
-    disp, drift_ref = drift_corrected_displacements(pos, mask, _masses(numbers))
+    disp, drift_ref = drift_corrected_displacements(pos, mask, masses(numbers))
     sig = disp.transpose(1, 2, 0)  # (n_sp, 3, n_frames), contiguous: time-last for the FFTs
     sq_atom = np.einsum("adt,adt->at", sig, sig)  # |displacement|² per atom and frame
     msd = msd_mean(sig, sq_atom.sum(axis=0))
@@ -434,11 +169,11 @@ def analyze_diffusion(
 
     # --- the window: where the MSD has left its vibrational cage ---
     raw_t, raw_alpha = loglog_slope(msd, dt_fs, duration / 2)
-    alpha_min, t_cage = _cage(raw_t, raw_alpha, 1 - alpha_tolerance)
+    alpha_min, t_cage = cage(raw_t, raw_alpha, 1 - alpha_tolerance)
     plateau = 0.0 if t_cage is None else float(msd[round(t_cage / dt_fs)])
     excess = np.where(lag_t > (t_cage or 0.0), msd - plateau, 0.0)
     alpha_t, alpha = loglog_slope(excess, dt_fs, duration / 2)
-    t0, t1, window_source, problems = _choose_window(
+    t0, t1, window_source, problems = choose_window(
         window, alpha_t, alpha, duration, dt_fs, alpha_tolerance
     )
     lags = fit_lags(n_frames, dt_fs, t0, t1)
@@ -531,7 +266,7 @@ def analyze_diffusion(
             if D_coll > 0 and D_coll_sigma < D_coll:
                 haven = D_msd / D_coll
 
-    seg_D, seg_ps, seg_note = _segments(sig, n_blocks, dt_fs, t0, t1)
+    seg_D, seg_ps, seg_note = segment_cross_check(sig, n_blocks, dt_fs, t0, t1)
 
     def ne(d: float | None) -> float | None:
         return None if d is None else nernst_einstein_S_cm(d, n_sp, volume, temperature_K)
@@ -593,66 +328,4 @@ def analyze_diffusion(
     )
 
 
-def analyze_file(
-    path: str | Path,
-    *,
-    species: str = "Li",
-    temperature_K: float | None = None,
-    timestep_fs: float | None = None,
-    stride: int | None = None,
-    window: tuple[float, float] | None = None,
-    n_blocks: int = 5,
-    hop_distance_A: float = 2.0,
-    method: Method = "msd",
-    **kwargs: object,
-) -> DiffusionResult:
-    """:func:`analyze_diffusion` on a trajectory file; ``temperature_K`` overrides the file's."""
-    fmt, _ = detect_format(path)
-    if temperature_K is None and fmt == "xdatcar":  # never records T: refuse before a long parse
-        raise InputError(
-            "an XDATCAR does not record the temperature: give --temperature (K)",
-            file=path,
-            field="temperature",
-        )
-    traj = load_trajectory_file(path, timestep_fs=timestep_fs, stride=stride)
-    temperature = temperature_K if temperature_K is not None else traj.temperature_K
-    if temperature is None:
-        raise InputError(
-            f"this {fmt} file does not record the temperature: give --temperature (K)",
-            file=path,
-            field="temperature",
-        )
-    return analyze_diffusion(
-        traj.positions,
-        traj.time_fs,
-        traj.numbers,
-        traj.cell,
-        temperature,
-        species=species,
-        window=window,
-        n_blocks=n_blocks,
-        hop_distance_A=hop_distance_A,
-        method=method,
-        source=traj.source,
-        **kwargs,  # type: ignore[arg-type]
-    )
-
-
-def parse_window_ps(text: str) -> tuple[float, float]:
-    """'START_PS:END_PS' → (start_fs, end_fs)."""
-    try:
-        a, b = text.split(":")
-        return float(a) * PS_TO_FS, float(b) * PS_TO_FS
-    except ValueError:
-        raise InputError(
-            f"window '{text}' is not START_PS:END_PS", field="window", allowed="e.g. 2:12"
-        ) from None
-
-
-__all__ = [
-    "DiffusionResult",
-    "analyze_diffusion",
-    "analyze_file",
-    "nernst_einstein_S_cm",
-    "parse_window_ps",
-]
+__all__ = ["analyze_diffusion", "nernst_einstein_S_cm"]

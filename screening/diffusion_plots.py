@@ -9,7 +9,7 @@ import numpy as np
 
 from screening.arrhenius import ArrheniusResult
 from screening.atomic import atomic_path
-from screening.diffusion import DIMENSIONS, DiffusionResult
+from screening.diffusion_result import DIMENSIONS, DiffusionResult
 from screening.units import A2_PER_FS_TO_CM2_PER_S, FS_TO_PS
 
 

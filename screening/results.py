@@ -119,7 +119,7 @@ class TransportPoint(BaseModel):
     D_cm2_s: float | None = None
     D_sigma_cm2_s: float | None = None
     D_source: str | None = Field(
-        default=None, description="msd | kinisi | hops (screening.diffusion.DiffusionResult)"
+        default=None, description="msd | kinisi | hops (screening.diffusion_result.DiffusionResult)"
     )
     fit_window_ps: tuple[float, float] | None = None
     sigma_S_cm: float | None = None

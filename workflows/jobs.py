@@ -19,8 +19,9 @@ from screening.arrhenius import ArrheniusResult, arrhenius_from_results
 from screening.barrier_plots import plot_neb
 from screening.barriers import NEBTransport, compare_md_tst
 from screening.conduction import ionic_conductivity
-from screening.diffusion import DiffusionResult, analyze_file
+from screening.diffusion_files import analyze_file
 from screening.diffusion_plots import plot_arrhenius, plot_msd
+from screening.diffusion_result import DiffusionResult
 from screening.dissolution import SolutionEnergy, solution_energy
 from screening.electronic import assess_electronic
 from screening.errors import InputError

@@ -15,7 +15,7 @@ The MD is split into chained, restartable segments (:class:`MultiMDMaker`): each
 the previous CONTCAR (positions *and* velocities) and its ML_ABN (renamed ML_AB, so the force field
 keeps learning from where it stopped); a failed segment is re-run alone, and
 ``MultiMDMaker.restart_from_uuid`` continues a finished chain. Production XDATCARs are concatenated
-and analysed by :func:`screening.diffusion.analyze_file`, the same analysis as the MLIP MD.
+and analysed by :func:`screening.diffusion_files.analyze_file`, the same analysis as the MLIP MD.
 
 POTCARs are licensed and not needed to build inputs: :func:`write_vasp_inputs` writes
 ``POTCAR.spec`` (the symbols) unless ``PMG_VASP_PSP_DIR`` is configured and ``potcar_spec=False``.
@@ -295,7 +295,7 @@ def analyze_vasp_md(
     species: str = "Li",
 ) -> dict[str, Any]:
     """Concatenate the production XDATCARs and run the project's diffusion analysis."""
-    from screening.diffusion import analyze_file
+    from screening.diffusion_files import analyze_file
 
     path = concatenate_xdatcars(dir_names, out)
     result = analyze_file(

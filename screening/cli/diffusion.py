@@ -84,7 +84,7 @@ def diffusion_command(
 ) -> None:
     """Li diffusion coefficient, ionic conductivity and activation energy from MD trajectories."""
     from screening.arrhenius import DEFAULT_OPERATING_K, arrhenius_from_results
-    from screening.diffusion import analyze_file, parse_window_ps
+    from screening.diffusion_files import analyze_file, parse_window_ps
     from screening.limits import MAX_TEMPERATURE_K
 
     temps = list(temperature or [])

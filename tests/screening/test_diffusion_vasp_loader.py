@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from ase import Atoms
 
-from screening.diffusion import analyze_diffusion, analyze_file
+from screening.diffusion import analyze_diffusion
+from screening.diffusion_files import analyze_file
 from screening.errors import InputError
 from screening.trajectory_files import load_vasp_trajectory
 from screening.units import A2_PER_FS_TO_CM2_PER_S

@@ -186,7 +186,7 @@ def test_continuation_keeps_velocities_and_the_ml_force_field(tmp_path, monkeypa
 
 def test_concatenated_xdatcars_give_the_same_diffusion_as_the_trajectory(tmp_path):
     """Two XDATCAR segments (VASP format, one gzipped) → same D as the HDF5 trajectory."""
-    from screening.diffusion import analyze_file
+    from screening.diffusion_files import analyze_file
     from screening.trajectory import TrajectoryWriter, export_xdatcar, read_trajectory
     from workflows.vasp import concatenate_xdatcars
 
