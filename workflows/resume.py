@@ -53,7 +53,8 @@ def _content(node: Any, keys: Mapping[str, str]) -> Any:
     if isinstance(node, dict):
         cls = node.get("@class")
         if cls == "OutputReference":
-            return {"ref": keys[node["uuid"]], "attributes": _content(node["attributes"], keys)}
+            ref = keys.get(node["uuid"], f"external {node['uuid']}")  # a job outside the Flow
+            return {"ref": ref, "attributes": _content(node["attributes"], keys)}
         skip = _VOLATILE_PROVENANCE if cls == "Provenance" else ()
         return {k: _content(v, keys) for k, v in node.items() if k not in skip}
     if isinstance(node, list | tuple):
@@ -94,11 +95,12 @@ def pin_uuids(flow: Flow, salt: Mapping[str, Any]) -> dict[str, str]:
             log.warning("job %s has unserialisable inputs (%s); it is never reused", job.name, exc)
             d = {"random": str(uuid.uuid4())}
         body = _content({k: v for k, v in d.items() if k not in _NOT_CONTENT}, keys)
-        key = settings_hash({"job": body, "salt": dict(salt)})
-        if seen[key]:
-            key = settings_hash({"job": key, "repeat": seen[key]})
-        seen[key] += 1
+        key = base = settings_hash({"job": body, "salt": dict(salt)})
+        if seen[base]:
+            key = settings_hash({"job": base, "repeat": seen[base]})
+        seen[base] += 1
         keys[job.uuid] = key
+    external = {r.uuid for job in jobs for r in job.input_references} - set(keys)
     new = {old: str(uuid.uuid5(NAMESPACE, key)) for old, key in keys.items()}
     for job in jobs:
         _rewrite(job.function_args, new)
@@ -109,7 +111,7 @@ def pin_uuids(flow: Flow, salt: Mapping[str, Any]) -> dict[str, str]:
         job.set_uuid(new[job.uuid])
         job.metadata[KEY_FIELD] = key
     pinned = {new[old]: key for old, key in keys.items()}
-    stray = {r.uuid for job in jobs for r in job.input_references} - set(pinned)
+    stray = {r.uuid for job in jobs for r in job.input_references} - set(pinned) - external
     if stray:  # a reference hidden inside an object _rewrite does not walk
         raise RuntimeError(f"pin_uuids left references to unknown jobs: {sorted(stray)}")
     return pinned

@@ -62,6 +62,18 @@ def test_pinned_uuids_are_stable_and_follow_content() -> None:
     assert same == [False, False, False, True]
 
 
+@pytest.mark.filterwarnings("ignore:Some jobs are not connected")
+def test_identical_jobs_get_distinct_stable_ids() -> None:
+    def build() -> Flow:
+        return Flow([add(1, 1) for _ in range(3)])
+
+    one, two = build(), build()
+    pin_uuids(one, {})
+    pin_uuids(two, {})
+    assert len({j.uuid for j in one}) == 3
+    assert [j.uuid for j in one] == [j.uuid for j in two]
+
+
 SCRIPT = """
 import os, signal, sys
 from pathlib import Path

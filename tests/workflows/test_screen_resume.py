@@ -38,8 +38,8 @@ from workflows.resume import job_store
 from workflows.screen import JOBSTORE_DIR, LOCK_NAME
 
 CAMPAIGN = Path(__file__).parent / "data" / "resume_campaign.yaml"
-#: one thread (bitwise-reproducible CPU kernels); wide lines so log lines are never wrapped
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "400"}
+#: one thread (bitwise-reproducible CPU kernels); log lines unbuffered and never wrapped
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "400", "PYTHONUNBUFFERED": "1"}
 STARTED = re.compile(r"Starting job - (.+?) \([0-9a-f-]{36}")
 
 
@@ -102,7 +102,9 @@ def ranking(workdir: Path) -> list[CandidateResult]:
 
 @pytest.fixture(scope="module")
 def timeline(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    root = tmp_path_factory.mktemp("resume")
+    base = tmp_path_factory.mktemp("resume")
+    root = base / "screens"  # every screen starts here; only its two --workdir folders may appear
+    root.mkdir()
     t0 = time.monotonic()
     ref = screen(root, "ref")  # one thread each: the two screens share the CPUs, not the results
     first = screen(root, "runs")
@@ -123,8 +125,8 @@ def timeline(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
     rerun = screen(root, "runs")
     # a fresh MD of the same candidates with the same seed, in its own folder, meanwhile
-    (root.parent / "md-only").mkdir()
-    md_only = Cli(root.parent / "md-only", "md", "--all", "--candidates", str(CAMPAIGN),
+    (base / "md-only").mkdir()
+    md_only = Cli(base / "md-only", "md", "--all", "--candidates", str(CAMPAIGN),
                   "--out", "md", "--no-progress")  # fmt: skip
     for proc in (rerun, ref, md_only):
         assert proc.wait(600) == 0, proc.text[-3000:]
@@ -132,7 +134,7 @@ def timeline(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return {
         "root": root, "first": first, "second": second, "second_code": second_code,
         "at_kill": at_kill, "rerun": rerun, "after": stored_jobs(root / "runs"),
-        "ref_jobs": stored_jobs(root / "ref"), "md_only": root.parent / "md-only",
+        "ref_jobs": stored_jobs(root / "ref"), "md_only": base / "md-only",
     }  # fmt: skip
 
 
