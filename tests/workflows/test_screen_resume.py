@@ -41,6 +41,8 @@ CAMPAIGN = Path(__file__).parent / "data" / "resume_campaign.yaml"
 #: one thread (bitwise-reproducible CPU kernels); log lines unbuffered and never wrapped
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "400", "PYTHONUNBUFFERED": "1"}
 STARTED = re.compile(r"Starting job - (.+?) \([0-9a-f-]{36}")
+#: five CLI processes (~100 s of CPU in all, two at a time); CI runs slow tests too
+pytestmark = pytest.mark.slow
 
 
 class Cli:
