@@ -1,5 +1,4 @@
-"""Convergence of the GPAW PBE anchor (Li–Sb) in plane-wave cutoff and k density, and the cost of
-one GPAW MD-like step (the coefficient of ``engine.dft.cost_s_per_atom2_kpt_step``).
+"""Convergence of the GPAW PBE anchor (Li–Sb) in plane-wave cutoff and k density.
 
 Single points on fixed geometries (the library cells reduced to primitive cells, so every setting
 sees the same structures): total energy per atom of Li bcc, Li fcc, Sb A7, Li2Sb and Li3Sb, and
@@ -7,7 +6,6 @@ from them Ef(Li2Sb), Ef(Li3Sb) (vs Li bcc + Sb A7) and E(bcc) − E(fcc). Conver
 those differences, the numbers the screen reads, not on total energies.
 
     OMP_NUM_THREADS=1 python benchmarks/gpaw_convergence.py --json conv.json
-    OMP_NUM_THREADS=1 python benchmarks/gpaw_convergence.py --step-cost --json cost.json
 """
 
 from __future__ import annotations
@@ -18,7 +16,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from pymatgen.io.ase import AseAtomsAdaptor
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,71 +70,36 @@ def differences(e: dict[str, float]) -> dict[str, float]:
     return out
 
 
-def step_cost(ecut: float, kd: float) -> dict[str, Any]:
-    """Time of an SCF that restarts from the previous wavefunctions after a small displacement
-    (what one MD or relaxation step costs) in a 15-atom Li3Sb cell with a vacancy, no symmetry."""
-    from screening.campaign import load_campaign
-    from screening.candidates import generate_candidates
-    from workflows.dft_gpaw import GPAWSettings, gpaw_calculator, kpoint_mesh
-
-    cands = {c.id: c for c in generate_candidates(load_campaign(ROOT / "candidates.yaml"))}
-    atoms = AseAtomsAdaptor.get_atoms(cands["Li-Sb/Li3Sb/1x1x1/vac0"].structure)
-    del atoms[0]  # one Li vacancy; a random displacement breaks the rest of the symmetry
-    atoms.rattle(0.05, seed=1)
-    s = GPAWSettings(ecut_eV=ecut, kpt_density=kd, smearing_eV=0.05)
-    atoms.calc = gpaw_calculator(atoms, s, symmetry="off")
-    t0 = time.perf_counter()
-    atoms.get_forces()
-    first = time.perf_counter() - t0
-    walls = []
-    for k in range(3):
-        atoms.positions += np.random.default_rng(k).normal(0, 0.02, atoms.positions.shape)
-        t0 = time.perf_counter()
-        atoms.get_forces()
-        walls.append(time.perf_counter() - t0)
-    n, nk = len(atoms), len(atoms.calc.get_ibz_k_points())
-    step = float(np.mean(walls))
-    return {
-        "n_atoms": n, "kpts": kpoint_mesh(atoms, s), "n_ibz": nk, "ecut_eV": ecut,
-        "first_scf_s": first, "step_s": walls, "s_per_atom2_kpt_step": step / (n * n * nk),
-    }  # fmt: skip
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--grid", default="300:3,400:3,500:3,400:2,400:4,400:5.5",
+    ap.add_argument("--grid", default="300:2.5,500:3,600:3,400:4.5,400:6,500:5",
                     help="ecut:kdensity pairs")  # fmt: skip
-    ap.add_argument("--li-kd", default="5,8,12", help="extra k densities for Li bcc/fcc only")
+    ap.add_argument("--li-kd", default="9,12", help="extra k densities for Li bcc/fcc only")
     ap.add_argument("--phases", default=",".join(PHASES))
     ap.add_argument("--smearing", type=float, default=0.05)
-    ap.add_argument("--step-cost", action="store_true")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
-    if args.step_cost:
-        out: Any = step_cost(400.0, 2.5)
-        print(json.dumps(out, indent=1))
-    else:
-        structures = cells()
-        wanted = args.phases.split(",")
-        out = {"smearing_eV": args.smearing, "settings": []}
-        pairs = [tuple(float(x) for x in p.split(":")) for p in args.grid.split(",")]
-        pairs += [(400.0, float(k)) for k in args.li_kd.split(",") if k]
-        for ecut, kd in pairs:
-            li_only = (ecut, kd) not in pairs[: len(args.grid.split(","))]
-            row: dict[str, Any] = {"ecut_eV": ecut, "kpt_density": kd, "phases": {}}
-            for name in wanted:
-                if li_only and not name.startswith("Li-"):
-                    continue
-                row["phases"][name] = single_point(structures[name], ecut, kd, args.smearing)
-                p = row["phases"][name]
-                print(f"{ecut:.0f} eV k{kd:g} {name}: {p['e_atom']:.5f} eV/atom, mesh {p['kpts']}"
-                      f" ({p['n_ibz']} irr.), {p['iterations']} it, {p['wall_s']:.0f} s",
-                      flush=True)  # fmt: skip
-            row["differences"] = differences({k: v["e_atom"] for k, v in row["phases"].items()})
-            print(f"  -> {row['differences']}", flush=True)
-            out["settings"].append(row)
-            if args.json:
-                args.json.write_text(json.dumps(out, indent=1))
+    structures = cells()
+    wanted = args.phases.split(",")
+    out = {"smearing_eV": args.smearing, "settings": []}
+    pairs = [tuple(float(x) for x in p.split(":")) for p in args.grid.split(",")]
+    pairs += [(400.0, float(k)) for k in args.li_kd.split(",") if k]
+    for ecut, kd in pairs:
+        li_only = (ecut, kd) not in pairs[: len(args.grid.split(","))]
+        row: dict[str, Any] = {"ecut_eV": ecut, "kpt_density": kd, "phases": {}}
+        for name in wanted:
+            if li_only and not name.startswith("Li-"):
+                continue
+            row["phases"][name] = single_point(structures[name], ecut, kd, args.smearing)
+            p = row["phases"][name]
+            print(f"{ecut:.0f} eV k{kd:g} {name}: {p['e_atom']:.5f} eV/atom, mesh {p['kpts']}"
+                  f" ({p['n_ibz']} irr.), {p['iterations']} it, {p['wall_s']:.0f} s",
+                  flush=True)  # fmt: skip
+        row["differences"] = differences({k: v["e_atom"] for k, v in row["phases"].items()})
+        print(f"  -> {row['differences']}", flush=True)
+        out["settings"].append(row)
+        if args.json:
+            args.json.write_text(json.dumps(out, indent=1))
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))
 

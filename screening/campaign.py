@@ -197,14 +197,17 @@ class Preset(_Strict):
 class DFTSettings(_Strict):
     """``engine: dft``: GPAW plane-wave settings of every relaxation, energy and band gap.
 
-    Defaults converge Ef of the Li–Sb phases to ~5 meV/atom (BENCHMARKS.md, "GPAW PBE anchor").
-    MD and NEB with GPAW run only where the estimated cost, ``cost_s_per_atom2_kpt_step`` ×
-    atoms² × k points × steps (measured on 2 CPU cores; a plane-wave step costs ~N² for these
-    sizes), fits in ``max_hours``; otherwise the row says what it would have cost.
+    Defaults (400 eV, 5 k points per Å⁻¹, Fermi–Dirac 0.05 eV) put Ef(Li3Sb) within ~2 meV/atom
+    of 600 eV and of 6 per Å⁻¹ (BENCHMARKS.md, "GPAW PBE anchor"); Li metal converges slowest in
+    k. MD and NEB with GPAW run only where the estimated cost, ``cost_s_per_atom2_kpt_step`` ×
+    atoms² × k points × steps, fits in ``max_hours``; otherwise the row says what it would have
+    cost. The coefficient: a 128-atom Li3Sb SCF from scratch took 6.4 min on 2 cores (500 eV, Γ,
+    /work/shared/tools/GPAW.md), 0.023 s per atom²·k point; one MD step restarts from the last
+    wavefunctions, taken as 1/3 of that.
     """
 
     xc: Literal["PBE"] = "PBE"
-    ecut_eV: float = Field(default=500.0, gt=100, le=2000, description="plane-wave cutoff")
+    ecut_eV: float = Field(default=400.0, gt=100, le=2000, description="plane-wave cutoff")
     kpt_density: float = Field(
         default=5.0, gt=0, le=20, description="k points per Å⁻¹ (Gamma-centred, even)"
     )

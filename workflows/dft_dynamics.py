@@ -3,11 +3,11 @@ they run.
 
 GPAW makes MD of a 127-atom cell over thousands of steps a matter of days on a workstation CPU, so
 :func:`gpaw_cost_hours` estimates each run first: ``engine.dft.cost_s_per_atom2_kpt_step`` ×
-atoms² × k points × steps, the coefficient measured on 2 CPU cores (``benchmarks/
-gpaw_convergence.py --step-cost``; each step is one SCF restarted from the last wavefunctions, and
-for these sizes its cost grows about as atoms²). Runs within ``engine.dft.max_hours`` go through
-the project's own MD loop and NEB with a GPAW calculator; the others are refused with the estimate
-(:func:`refusal`), never replaced by another engine.
+atoms² × k points × steps (the coefficient from a measured 128-atom SCF on 2 CPU cores, see
+:class:`screening.campaign.DFTSettings`; each step is one SCF restarted from the last
+wavefunctions, and for these sizes its cost grows about as atoms²). Runs within
+``engine.dft.max_hours`` go through the project's own MD loop and NEB with a GPAW calculator; the
+others are refused with the estimate (:func:`refusal`), never replaced by another engine.
 """
 
 from __future__ import annotations
