@@ -98,6 +98,8 @@ def test_gpaw_reference_relaxes_primitive_cells_with_pbe() -> None:
     """The PBE anchor on the two 1-atom Li references (~15 s): both relax, bcc − fcc is finite."""
     refs = [c for c in generate_candidates(campaign_from_dict(TINY)) if c.role == "reference"]
     energies = gpaw_energies(refs, fmax=0.05, steps=20)
-    assert {e.engine for e in energies.values()} == {"gpaw"}
+    # the engine: dft screen's own relax and energy jobs, named by code version and settings
+    assert {e.engine for e in energies.values()} == {"dft"}
+    assert all(e.potential.startswith("gpaw-") and e.functional == "PBE" for e in energies.values())
     assert all(e.n_atoms == 1 for e in energies.values())  # primitive cells, not the 2/4-atom ones
     assert abs(li_bcc_minus_fcc(refs, energies)) < 30.0
