@@ -4,7 +4,7 @@ ASE's NEB asks each image for its forces in turn. For a small MLIP on a CPU most
 per-call overhead (the shipped model runs ~4× faster batched, BENCHMARKS "MD throughput"), so the
 images share one :class:`BandEvaluator`: the first image asked after the optimiser moved the band
 evaluates all of them in one torch-sim call, and the others read their slice. Potentials without
-a torch-sim model keep one ASE calculator per image (:func:`attach` with ``evaluator=None``).
+a torch-sim model keep one ASE calculator per image (:func:`attach` with ``model=None``).
 """
 
 from __future__ import annotations
