@@ -41,6 +41,8 @@ CAMPAIGN = Path(__file__).parent / "data" / "resume_campaign.yaml"
 #: one thread (bitwise-reproducible CPU kernels); log lines unbuffered and never wrapped
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "400", "PYTHONUNBUFFERED": "1"}
 STARTED = re.compile(r"Starting job - (.+?) \([0-9a-f-]{36}")
+#: the MD runner's progress line below 100 % (logged every 10 % without a terminal)
+MD_PROGRESS = re.compile(r"step \d+/\d+ \((?:\d|[1-9]\d)%\)")
 #: five CLI processes (~100 s of CPU in all, two at a time); CI runs slow tests too
 pytestmark = pytest.mark.slow
 
@@ -115,10 +117,11 @@ def timeline(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
              "the first screen to take the folder's lock")  # fmt: skip
     second = screen(root, "runs")
     second_code = second.wait(120)
-    # the MD job starts after every relaxation (the Flow runs them first) and takes ~7 s here
+    # the MD job starts after every relaxation (the Flow runs them first); kill it at its first
+    # progress line (10 % of its steps), not after a fixed delay, which a fast machine outruns
     wait_for(lambda: any(n.startswith("nvt md") for n in first.started()), 300,
              "the first screen's MD to start")  # fmt: skip
-    time.sleep(1.5)
+    wait_for(lambda: MD_PROGRESS.search(first.text), 300, "the first screen's MD progress")
     assert first.proc.poll() is None, "the first screen finished before it could be killed"
     os.kill(first.proc.pid, signal.SIGKILL)
     assert first.wait(60) == -signal.SIGKILL
