@@ -37,10 +37,9 @@ from workflows.dft_gpaw import (
     GPAWSettings,
     gpaw_version,
     primitive_cell,
-    too_large_for_gap,
 )
-from workflows.flows import md_targets
-from workflows.jobs import candidate_transport, phase_band_gap, rank_and_store, system_thermo
+from workflows.flows import band_gap_jobs, md_targets
+from workflows.jobs import candidate_transport, rank_and_store, system_thermo
 from workflows.neb_jobs import tst_transport
 
 if TYPE_CHECKING:
@@ -226,7 +225,17 @@ class DFTScreeningFlowMaker(Maker):
         transports = [
             self._transport(cand, preset, campaign, relaxed, gs, spec, jobs) for cand in targets
         ]
-        gap_jobs, gap_notes = self._band_gaps(campaign, targets, relaxed, gs)
+        gap_jobs, gap_notes = (
+            band_gap_jobs(
+                campaign,
+                targets,
+                relaxed,
+                lambda relax: relax.output["structure"],  # GPAW-relaxed cell
+                settings=gs.model_dump(exclude={"txt"}),
+            )
+            if self.electronic == "gpaw"
+            else ({}, {})
+        )
         jobs += gap_jobs.values()
         final = rank_and_store(
             [j.output for j in system_jobs],
@@ -258,7 +267,7 @@ class DFTScreeningFlowMaker(Maker):
         jobs: list[Any],
     ) -> Any:
         """GPAW MD and NEB of one candidate where the cost guard allows, else the notes why not."""
-        from screening.migration import supercell_matrix
+        from screening.migration import hop_cell
 
         temps = campaign.temperatures_for(self.preset)
         notes: list[str] = []
@@ -279,8 +288,8 @@ class DFTScreeningFlowMaker(Maker):
             notes.append(refusal(what, hours, self.dft, "transport (MD)"))
         neb_out = None
         if preset.neb.enabled and cand.n_vacancies and (cand.system, cand.phase) in relaxed:
-            cell = relaxed[(cand.system, cand.phase)][0].structure  # the MD cell's lattice
-            matrix = supercell_matrix(cell, cand.structure)
+            # the MD cell's lattice, hop graph on its primitive cell (as the MLIP screen)
+            cell, matrix = hop_cell(relaxed[(cand.system, cand.phase)][0].structure, cand.structure)
             hours, what = neb_cost(cell, matrix, cand.n_vacancies, preset.neb, gs, self.dft)
             if hours <= self.dft.max_hours:
                 neb = GPAWNEBMaker(settings=gs, spec=spec, neb=preset.neb).make(
@@ -317,35 +326,6 @@ class DFTScreeningFlowMaker(Maker):
         tr.name = f"transport {cand.id}"
         jobs.append(tr)
         return tr.output
-
-    def _band_gaps(
-        self,
-        campaign: Campaign,
-        targets: list[Candidate],
-        relaxed: dict[tuple[str, str], tuple[Candidate, Any]],
-        gs: GPAWSettings,
-    ) -> tuple[dict[str, Any], dict[str, str]]:
-        """GPAW gaps on the GPAW-relaxed cell of every MD phase up to ``electronic.max_atoms``."""
-        if self.electronic != "gpaw":
-            return {}, {}
-        max_atoms = campaign.electronic.max_atoms
-        gaps: dict[str, Any] = {}
-        notes: dict[str, str] = {}
-        for system, phase in dict.fromkeys((c.system, c.phase) for c in targets):
-            key = f"{system}/{phase}"
-            cand, relax = relaxed[(system, phase)]
-            if why := too_large_for_gap(cand.structure, max_atoms):
-                notes[key] = why
-                continue
-            gap = phase_band_gap(
-                relax.output["structure"],
-                phase,
-                max_atoms=max_atoms,
-                settings=gs.model_dump(exclude={"txt"}),
-            )
-            gap.name = f"band gap {key}"
-            gaps[key] = gap
-        return gaps, notes
 
 
 # ----------------------------------------------------------------------------- the plan

@@ -13,7 +13,6 @@ others are refused with the estimate (:func:`refusal`), never replaced by anothe
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -157,20 +156,18 @@ class GPAWNEBMaker(Maker):
         n_vacancies: int = 1,
     ) -> NEBResult:
         """Barriers of every distinct hop (endpoints relaxed in the fixed cell)."""
-        from workflows.neb import phase_barriers
+        from workflows.neb import candidate_barriers
 
-        t0 = time.perf_counter()
         matrix = np.array(supercell_matrix, dtype=int)
         sc = cell.copy()
         sc.make_supercell(matrix)
         calc = gpaw_calculator(AseAtomsAdaptor.get_atoms(sc), self.settings, symmetry="off")
-        hops = phase_barriers(cell, matrix, calc, self.neb)
-        return NEBResult(
+        return candidate_barriers(
+            cell,
+            matrix,
+            calc,
+            self.neb,
             candidate_id=candidate_id,
             potential=self.spec,
-            n_atoms=len(sc) - n_vacancies,
             n_vacancies=n_vacancies,
-            cutoff_A=self.neb.cutoff_A,
-            hops=hops,
-            wall_s=time.perf_counter() - t0,
         )

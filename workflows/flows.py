@@ -10,6 +10,7 @@ jobflow-remote unchanged; ``ilscreen submit`` (workflows.hpc) fans the MD out pe
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,34 @@ def md_targets(candidates: list[Candidate]) -> list[Candidate]:
     md = [c for c in candidates if "md" in c.purposes]
     with_vac = {(c.system, c.phase) for c in md if c.n_vacancies > 0}
     return [c for c in md if c.n_vacancies > 0 or (c.system, c.phase) not in with_vac]
+
+
+def band_gap_jobs(
+    campaign: Campaign,
+    targets: list[Candidate],
+    relaxed: dict[tuple[str, str], tuple[Candidate, Any]],
+    structure_of: Callable[[Any], Any],
+    settings: dict[str, Any] | None = None,
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """GPAW band-gap jobs on the relaxed cell (``structure_of(relax job)``) of every MD phase.
+
+    Keyed ``"<system>/<phase>"``; phases whose primitive cell exceeds ``electronic.max_atoms``
+    get a note instead (they fall back to cited literature). The size is judged on the unrelaxed
+    cell so the Flow is fixed when it is built. ``settings``: GPAWSettings fields for the gaps.
+    """
+    max_atoms = campaign.electronic.max_atoms
+    gaps: dict[str, Any] = {}
+    notes: dict[str, str] = {}
+    for system, phase in dict.fromkeys((c.system, c.phase) for c in targets):
+        key = f"{system}/{phase}"
+        cand, relax = relaxed[(system, phase)]
+        if why := too_large_for_gap(cand.structure, max_atoms):
+            notes[key] = why
+            continue
+        gap = phase_band_gap(structure_of(relax), phase, max_atoms=max_atoms, settings=settings)
+        gap.name = f"band gap {key}"
+        gaps[key] = gap
+    return gaps, notes
 
 
 @dataclass
@@ -154,7 +183,11 @@ class ScreeningFlowMaker(Maker):
             jobs.append(tr)
             transports.append(tr.output)
 
-        gap_jobs, notes = self._band_gaps(campaign, targets, relaxed)
+        gap_jobs, notes = (
+            band_gap_jobs(campaign, targets, relaxed, lambda relax: relax.output.structure)
+            if self.electronic == "gpaw"
+            else ({}, {})
+        )
         jobs += gap_jobs.values()
         final = rank_and_store(
             [j.output for j in system_jobs],
@@ -251,34 +284,6 @@ class ScreeningFlowMaker(Maker):
             jobs += [neb, tst]
             out[cand.id] = tst.output
         return out
-
-    def _band_gaps(
-        self,
-        campaign: Campaign,
-        targets: list[Candidate],
-        relaxed: dict[tuple[str, str], tuple[Candidate, Any]],
-    ) -> tuple[dict[str, Any], dict[str, str]]:
-        """GPAW band-gap jobs on the MLIP-relaxed cell of every MD phase small enough for them.
-
-        Keyed ``"<system>/<phase>"``; phases whose primitive cell exceeds
-        ``electronic.max_atoms`` get a note instead (they fall back to cited literature). The
-        size is judged on the unrelaxed cell so the Flow is fixed when it is built.
-        """
-        if self.electronic != "gpaw":
-            return {}, {}
-        max_atoms = campaign.electronic.max_atoms
-        gaps: dict[str, Any] = {}
-        notes: dict[str, str] = {}
-        for system, phase in dict.fromkeys((c.system, c.phase) for c in targets):
-            key = f"{system}/{phase}"
-            cand, relax = relaxed[(system, phase)]
-            if why := too_large_for_gap(cand.structure, max_atoms):
-                notes[key] = why
-                continue
-            gap = phase_band_gap(relax.output.structure, phase, max_atoms=max_atoms)
-            gap.name = f"band gap {key}"
-            gaps[key] = gap
-        return gaps, notes
 
     def _energy(self, relax: Any, cand: Candidate, system: str) -> Any:
         """The relaxed energy of ``cand`` as a phase of ``system``'s hull."""

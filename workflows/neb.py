@@ -22,7 +22,7 @@ from ase.optimize import FIRE
 from pymatgen.core import Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
-from screening.barriers import HopBarrier
+from screening.barriers import HopBarrier, NEBResult
 from screening.campaign import NEBSettings
 from screening.migration import (
     DistinctHop,
@@ -167,3 +167,31 @@ def phase_barriers(
             progress(msg)
         out.append(result)
     return out
+
+
+def candidate_barriers(
+    cell: Structure,
+    matrix: np.ndarray,
+    calculator: Any,
+    settings: NEBSettings,
+    *,
+    candidate_id: str,
+    potential: str,
+    n_vacancies: int,
+    model: Any | None = None,
+) -> NEBResult:
+    """:func:`phase_barriers` of a candidate as the :class:`NEBResult` its jobs return.
+
+    ``n_atoms`` is the NEB cell's: the perfect supercell less the one vacancy every hop moves.
+    """
+    t0 = time.perf_counter()
+    hops = phase_barriers(cell, matrix, calculator, settings, model=model)
+    return NEBResult(
+        candidate_id=candidate_id,
+        potential=potential,
+        n_atoms=len(cell) * round(abs(np.linalg.det(matrix))) - 1,
+        n_vacancies=n_vacancies,
+        cutoff_A=settings.cutoff_A,
+        hops=hops,
+        wall_s=time.perf_counter() - t0,
+    )

@@ -7,7 +7,6 @@ is separate: it is cheap, and it is where MD temperatures meet the barriers.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -39,25 +38,23 @@ class NEBMaker(Maker):
     ) -> NEBResult:
         """Barriers of every distinct hop (endpoints relaxed in the fixed relaxed cell)."""
         from potentials.registry import describe, load_calculator, load_torchsim_model
-        from workflows.neb import phase_barriers
+        from workflows.neb import candidate_barriers
 
-        t0 = time.perf_counter()
         calc = load_calculator(self.potential, device=self.device, dtype=self.dtype)
         model = (
             load_torchsim_model(self.potential, device=self.device, dtype=self.dtype)
             if describe(self.potential).batched_md
             else None
         )
-        matrix = np.array(supercell_matrix, dtype=int)
-        hops = phase_barriers(cell, matrix, calc, self.settings, model=model)
-        return NEBResult(
+        return candidate_barriers(
+            cell,
+            np.array(supercell_matrix, dtype=int),
+            calc,
+            self.settings,
             candidate_id=candidate_id,
             potential=self.potential,
-            n_atoms=len(cell) * round(abs(np.linalg.det(matrix))) - 1,
             n_vacancies=n_vacancies,
-            cutoff_A=self.settings.cutoff_A,
-            hops=hops,
-            wall_s=time.perf_counter() - t0,
+            model=model,
         )
 
 
